@@ -1,0 +1,1088 @@
+/* MariaDB access through Connector/C prepared statements; see db.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+
+#include "db.h"
+#include "log.h"
+
+#define COLS_MAX 8
+#define COL_SIZE 512 /* longest column we read: an address (320) */
+
+enum query {
+	Q_PING,
+	Q_SETTING_GET,
+	Q_SETTING_SET,
+	Q_DOMAIN_INSERT,
+	Q_DOMAIN_GET,
+	Q_DOMAIN_LIST,
+	Q_DOMAIN_SET_ACTIVE,
+	Q_ADDRESS_TAKEN,
+	Q_MAILBOX_INSERT,
+	Q_MAILBOX_GET,
+	Q_MAILBOX_GET_BY_ID,
+	Q_MAILBOX_SET_HASH,
+	Q_MAILBOX_SET_ACTIVE,
+	Q_MAILBOX_SET_QUOTA,
+	Q_MAILBOX_LIST,
+	Q_MAILBOX_DELETE,
+	Q_PURGE_QUEUE_ADD,
+	Q_SESSION_INSERT,
+	Q_SESSION_LOOKUP,
+	Q_SESSION_DELETE,
+	Q_SESSION_DELETE_OTHERS,
+	Q_SESSION_PURGE_EXPIRED,
+	Q_ALIAS_INSERT,
+	Q_ALIAS_LIST,
+	Q_ALIAS_DELETE,
+	Q_ALIAS_DELETE_DESTINATION,
+	Q_INVITE_INSERT,
+	Q_INVITE_CLAIM,
+	Q_INVITE_MARK_USED,
+	Q_INVITE_LIST,
+	Q_INVITE_REVOKE,
+	Q_MIGRATION_LOCK,
+	Q_MIGRATION_UNLOCK,
+	Q_MIGRATION_GET,
+	Q_MIGRATION_RECORD,
+	Q_COUNT,
+};
+
+#define MAILBOX_COLUMNS                                                                            \
+	"m.id, m.domain_id, m.email, m.active, d.active, m.quota_bytes, m.created_at, "           \
+	"m.password_hash"
+
+static const char *const query_sql[Q_COUNT] = {
+	[Q_PING] = "SELECT 1",
+	[Q_SETTING_GET] = "SELECT value FROM settings WHERE name = ?",
+	[Q_SETTING_SET] = "INSERT INTO settings (name, value) VALUES (?, ?) "
+			  "ON DUPLICATE KEY UPDATE value = VALUES(value)",
+	[Q_DOMAIN_INSERT] = "INSERT INTO domains (name) VALUES (?)",
+	[Q_DOMAIN_GET] = "SELECT id, name, active, created_at FROM domains WHERE name = ?",
+	[Q_DOMAIN_LIST] = "SELECT id, name, active, created_at FROM domains ORDER BY name",
+	[Q_DOMAIN_SET_ACTIVE] = "UPDATE domains SET active = ? WHERE name = ?",
+	[Q_ADDRESS_TAKEN] = "SELECT 1 FROM mailboxes WHERE email = ? "
+			    "UNION ALL SELECT 1 FROM aliases WHERE source = ? LIMIT 1",
+	[Q_MAILBOX_INSERT] = "INSERT INTO mailboxes (domain_id, local_part, email, "
+			     "password_hash, quota_bytes) VALUES (?, ?, ?, ?, ?)",
+	[Q_MAILBOX_GET] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
+			  "JOIN domains d ON d.id = m.domain_id WHERE m.email = ?",
+	[Q_MAILBOX_GET_BY_ID] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
+				"JOIN domains d ON d.id = m.domain_id WHERE m.id = ?",
+	[Q_MAILBOX_SET_HASH] = "UPDATE mailboxes SET password_hash = ? WHERE id = ?",
+	[Q_MAILBOX_SET_ACTIVE] = "UPDATE mailboxes SET active = ?, deactivated_at = "
+				 "IF(? = 1, NULL, CURRENT_TIMESTAMP(3)) WHERE id = ?",
+	[Q_MAILBOX_SET_QUOTA] = "UPDATE mailboxes SET quota_bytes = ? WHERE id = ?",
+	[Q_MAILBOX_LIST] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
+			   "JOIN domains d ON d.id = m.domain_id "
+			   "WHERE (? = '' OR d.name = ?) AND m.email > ? "
+			   "ORDER BY m.email LIMIT ?",
+	[Q_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?",
+	[Q_PURGE_QUEUE_ADD] = "INSERT INTO maildir_purge_queue (email) VALUES (?)",
+	[Q_SESSION_INSERT] = "INSERT INTO sessions (token_hash, mailbox_id, expires_at) "
+			     "VALUES (?, ?, ?)",
+	[Q_SESSION_LOOKUP] = "SELECT " MAILBOX_COLUMNS " FROM sessions s "
+			     "JOIN mailboxes m ON m.id = s.mailbox_id "
+			     "JOIN domains d ON d.id = m.domain_id "
+			     "WHERE s.token_hash = ? AND s.expires_at > UTC_TIMESTAMP(3) "
+			     "AND m.active = 1 AND d.active = 1",
+	[Q_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
+	[Q_SESSION_DELETE_OTHERS] = "DELETE FROM sessions WHERE mailbox_id = ? "
+				    "AND token_hash <> ?",
+	[Q_SESSION_PURGE_EXPIRED] = "DELETE FROM sessions WHERE expires_at < UTC_TIMESTAMP(3) "
+				    "LIMIT 10000",
+	[Q_ALIAS_INSERT] = "INSERT INTO aliases (domain_id, source, destination) "
+			   "VALUES (?, ?, ?)",
+	[Q_ALIAS_LIST] = "SELECT a.source, a.destination FROM aliases a "
+			 "JOIN domains d ON d.id = a.domain_id WHERE (? = '' OR d.name = ?) "
+			 "ORDER BY a.source, a.destination",
+	[Q_ALIAS_DELETE] = "DELETE FROM aliases WHERE source = ?",
+	[Q_ALIAS_DELETE_DESTINATION] = "DELETE FROM aliases WHERE destination = ?",
+	[Q_INVITE_INSERT] = "INSERT INTO invites (code_hash, note, expires_at) VALUES (?, ?, ?)",
+	[Q_INVITE_CLAIM] = "SELECT id FROM invites WHERE code_hash = ? AND used_at IS NULL "
+			   "AND revoked_at IS NULL "
+			   "AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(3)) FOR UPDATE",
+	[Q_INVITE_MARK_USED] = "UPDATE invites SET used_at = UTC_TIMESTAMP(3), used_by = ? "
+			       "WHERE id = ?",
+	[Q_INVITE_LIST] = "SELECT id, note, created_at, expires_at, CASE "
+			  "WHEN revoked_at IS NOT NULL THEN 'revoked' "
+			  "WHEN used_at IS NOT NULL THEN 'used' "
+			  "WHEN expires_at IS NOT NULL AND expires_at <= UTC_TIMESTAMP(3) "
+			  "THEN 'expired' ELSE 'unused' END FROM invites ORDER BY id",
+	[Q_INVITE_REVOKE] = "UPDATE invites SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? "
+			    "AND revoked_at IS NULL AND used_at IS NULL",
+	[Q_MIGRATION_LOCK] = "SELECT GET_LOCK('accountd.migrate', 60)",
+	[Q_MIGRATION_UNLOCK] = "SELECT RELEASE_LOCK('accountd.migrate')",
+	[Q_MIGRATION_GET] = "SELECT checksum FROM schema_migrations WHERE version = ?",
+	[Q_MIGRATION_RECORD] = "INSERT INTO schema_migrations (version, name, checksum) "
+			       "VALUES (?, ?, ?)",
+};
+
+struct db_conn {
+	MYSQL *mysql; /* NULL while disconnected */
+	MYSQL_STMT *stmts[Q_COUNT];
+	bool in_transaction;
+	bool busy;
+	struct db_pool *pool;
+};
+
+struct db_pool {
+	const struct config *cfg;
+	struct metrics *metrics;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct timespec last_connect_failure;
+	unsigned size;
+	struct db_conn conns[];
+};
+
+/* One statement parameter; built with the P_* helpers below. */
+struct param {
+	enum enum_field_types type;
+	const void *buf;
+	unsigned long len;
+	bool is_null;
+	long long int_value;
+};
+
+#define P_STR(s)     {MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), false, 0}
+#define P_BIN(b, n)  {MYSQL_TYPE_BLOB, (b), (n), false, 0}
+#define P_INT(v)     {MYSQL_TYPE_LONGLONG, NULL, 0, false, (long long)(v)}
+#define P_NULL       {MYSQL_TYPE_NULL, NULL, 0, true, 0}
+#define P_OPT_STR(s) {MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), (s)[0] == '\0', 0}
+
+/* One fetched row, every column as NUL-terminated text (DATETIME columns
+ * already in ISO 8601 UTC form). */
+struct row {
+	char cols[COLS_MAX][COL_SIZE];
+	unsigned long lens[COLS_MAX];
+	bool nulls[COLS_MAX];
+	unsigned n;
+};
+
+typedef int row_handler(void *ctx, const struct row *row);
+
+struct db_pool *
+db_pool_new(const struct config *cfg, unsigned size, struct metrics *metrics)
+{
+	struct db_pool *pool = calloc(1, sizeof(*pool) + size * sizeof(struct db_conn));
+
+	if (pool == NULL)
+		return NULL;
+	pool->cfg = cfg;
+	pool->metrics = metrics;
+	pool->size = size;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->freed, NULL);
+	for (unsigned i = 0; i < size; i++)
+		pool->conns[i].pool = pool;
+	return pool;
+}
+
+static void
+conn_close(struct db_conn *c)
+{
+	for (size_t i = 0; i < Q_COUNT; i++) {
+		if (c->stmts[i] != NULL)
+			mysql_stmt_close(c->stmts[i]);
+		c->stmts[i] = NULL;
+	}
+	if (c->mysql != NULL)
+		mysql_close(c->mysql);
+	c->mysql = NULL;
+	c->in_transaction = false;
+}
+
+void
+db_pool_free(struct db_pool **poolp)
+{
+	struct db_pool *pool = *poolp;
+
+	if (pool == NULL)
+		return;
+	for (unsigned i = 0; i < pool->size; i++)
+		conn_close(&pool->conns[i]);
+	pthread_mutex_destroy(&pool->lock);
+	pthread_cond_destroy(&pool->freed);
+	free(pool);
+	*poolp = NULL;
+	mysql_library_end();
+}
+
+struct db_conn *
+db_acquire(struct db_pool *pool)
+{
+	struct db_conn *c = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		/* Prefer a connection that is already open. */
+		for (unsigned i = 0; i < pool->size && c == NULL; i++)
+			if (!pool->conns[i].busy && pool->conns[i].mysql != NULL)
+				c = &pool->conns[i];
+		for (unsigned i = 0; i < pool->size && c == NULL; i++)
+			if (!pool->conns[i].busy)
+				c = &pool->conns[i];
+		if (c != NULL)
+			break;
+		pthread_cond_wait(&pool->freed, &pool->lock);
+	}
+	c->busy = true;
+	pthread_mutex_unlock(&pool->lock);
+	return c;
+}
+
+void
+db_release(struct db_pool *pool, struct db_conn **cp)
+{
+	struct db_conn *c = *cp;
+
+	if (c == NULL)
+		return;
+	if (c->in_transaction) /* a caller forgot: never leak a transaction */
+		db_rollback(c);
+	pthread_mutex_lock(&pool->lock);
+	c->busy = false;
+	pthread_cond_signal(&pool->freed);
+	pthread_mutex_unlock(&pool->lock);
+	*cp = NULL;
+}
+
+const char *
+db_status_name(enum db_status status)
+{
+	switch (status) {
+	case DB_OK:
+		return "ok";
+	case DB_NOT_FOUND:
+		return "not found";
+	case DB_DUPLICATE:
+		return "duplicate";
+	case DB_UNAVAILABLE:
+		return "unavailable";
+	case DB_FAILED:
+		return "failed";
+	}
+	return "failed";
+}
+
+static double
+seconds_since(const struct timespec *then)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - then->tv_sec) + (double)(now.tv_nsec - then->tv_nsec) / 1e9;
+}
+
+static enum db_status
+conn_open(struct db_conn *c)
+{
+	const struct config *cfg = c->pool->cfg;
+	struct db_pool *pool = c->pool;
+	unsigned timeout = cfg->db_timeout;
+	my_bool off = 0;
+	char init[160];
+	bool recent_failure;
+
+	if (c->mysql != NULL)
+		return DB_OK;
+	/* While the server is down, fail fast instead of letting every request
+	 * pay for a connection attempt. */
+	pthread_mutex_lock(&pool->lock);
+	recent_failure = pool->last_connect_failure.tv_sec != 0 &&
+			 seconds_since(&pool->last_connect_failure) < 0.5;
+	pthread_mutex_unlock(&pool->lock);
+	if (recent_failure)
+		return DB_UNAVAILABLE;
+
+	if ((c->mysql = mysql_init(NULL)) == NULL)
+		return DB_UNAVAILABLE;
+	snprintf(init, sizeof(init),
+	    "SET time_zone = '+00:00', innodb_lock_wait_timeout = %u, "
+	    "sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+	    timeout);
+	mysql_options(c->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(c->mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	mysql_options(c->mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+	mysql_options(c->mysql, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(c->mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(c->mysql, MYSQL_INIT_COMMAND, init);
+	if (mysql_real_connect(c->mysql, cfg->db_host, cfg->db_user,
+		cfg->db_password[0] != '\0' ? cfg->db_password : NULL, cfg->db_name,
+		cfg->db_port, cfg->db_socket[0] != '\0' ? cfg->db_socket : NULL,
+		CLIENT_FOUND_ROWS) == NULL) {
+		log_warnx("db_connect_failed errno=%u error=\"%s\"", mysql_errno(c->mysql),
+		    mysql_error(c->mysql));
+		mysql_close(c->mysql);
+		c->mysql = NULL;
+		if (pool->metrics != NULL)
+			metrics_db_error(pool->metrics);
+		pthread_mutex_lock(&pool->lock);
+		clock_gettime(CLOCK_MONOTONIC, &pool->last_connect_failure);
+		pthread_mutex_unlock(&pool->lock);
+		return DB_UNAVAILABLE;
+	}
+	pthread_mutex_lock(&pool->lock);
+	pool->last_connect_failure.tv_sec = 0;
+	pthread_mutex_unlock(&pool->lock);
+	return DB_OK;
+}
+
+static bool
+errno_is_connection_loss(unsigned err)
+{
+	switch (err) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_LOST_EXTENDED:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CONNECTION_KILLED:
+	case CR_COMMANDS_OUT_OF_SYNC:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static enum db_status
+classify(struct db_conn *c, unsigned err, const char *message, enum query q)
+{
+	if (err == ER_DUP_ENTRY)
+		return DB_DUPLICATE;
+	if (c->pool->metrics != NULL)
+		metrics_db_error(c->pool->metrics);
+	log_warnx("db_error query=%d errno=%u error=\"%s\"", (int)q, err, message);
+	if (errno_is_connection_loss(err)) {
+		conn_close(c);
+		return DB_UNAVAILABLE;
+	}
+	switch (err) {
+	case ER_LOCK_WAIT_TIMEOUT:
+	case ER_LOCK_DEADLOCK:
+	case ER_CON_COUNT_ERROR:
+	case ER_TOO_MANY_USER_CONNECTIONS:
+	case ER_QUERY_INTERRUPTED:
+		return DB_UNAVAILABLE;
+	default:
+		return DB_FAILED;
+	}
+}
+
+/* ISO 8601 from MariaDB's "YYYY-MM-DD HH:MM:SS[.fff]" (UTC session). */
+static void
+time_to_iso(char *text, unsigned long *len)
+{
+	if (*len < 19 || *len + 2 >= COL_SIZE)
+		return;
+	text[10] = 'T';
+	text[(*len)++] = 'Z';
+	text[*len] = '\0';
+}
+
+static enum db_status
+run_once(struct db_conn *c, enum query q, const struct param *params, size_t n_params,
+    row_handler *handler, void *ctx, unsigned long long *affected_r,
+    unsigned long long *insert_id_r)
+{
+	static const my_bool is_null_true = 1;
+	MYSQL_BIND binds[8];
+	MYSQL_BIND results[COLS_MAX];
+	MYSQL_STMT *stmt;
+	MYSQL_RES *meta = NULL;
+	struct row *row = NULL;
+	enum db_status status = DB_OK;
+	int rc;
+
+	if ((status = conn_open(c)) != DB_OK)
+		return status;
+	if ((stmt = c->stmts[q]) == NULL) {
+		if ((stmt = mysql_stmt_init(c->mysql)) == NULL)
+			return classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), q);
+		if (mysql_stmt_prepare(stmt, query_sql[q], strlen(query_sql[q])) != 0) {
+			status = classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
+			mysql_stmt_close(stmt);
+			return status;
+		}
+		c->stmts[q] = stmt;
+	}
+	memset(binds, 0, sizeof(binds));
+	for (size_t i = 0; i < n_params; i++) {
+		binds[i].buffer_type = params[i].type;
+		binds[i].is_null = params[i].is_null ? (my_bool *)&is_null_true : NULL;
+		if (params[i].type == MYSQL_TYPE_LONGLONG) {
+			binds[i].buffer = (void *)&params[i].int_value;
+		} else if (!params[i].is_null) {
+			binds[i].buffer = (void *)params[i].buf;
+			binds[i].buffer_length = params[i].len;
+			binds[i].length = (unsigned long *)&params[i].len;
+		}
+	}
+	if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
+		return classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
+
+	if ((meta = mysql_stmt_result_metadata(stmt)) != NULL) {
+		unsigned n = mysql_num_fields(meta);
+		MYSQL_FIELD *fields = mysql_fetch_fields(meta);
+
+		if (n > COLS_MAX || (row = calloc(1, sizeof(*row))) == NULL) {
+			status = DB_FAILED;
+			goto out;
+		}
+		row->n = n;
+		memset(results, 0, sizeof(results));
+		for (unsigned i = 0; i < n; i++) {
+			results[i].buffer_type = MYSQL_TYPE_STRING;
+			results[i].buffer = row->cols[i];
+			results[i].buffer_length = COL_SIZE - 3; /* room for ISO 'Z' + NUL */
+			results[i].length = &row->lens[i];
+			results[i].is_null = (my_bool *)&row->nulls[i];
+		}
+		if (mysql_stmt_bind_result(stmt, results) != 0) {
+			status = classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
+			goto out;
+		}
+		while ((rc = mysql_stmt_fetch(stmt)) == 0) {
+			for (unsigned i = 0; i < n; i++) {
+				row->cols[i][row->nulls[i] ? 0 : row->lens[i]] = '\0';
+				if (row->nulls[i])
+					row->lens[i] = 0;
+				else if (fields[i].type == MYSQL_TYPE_DATETIME ||
+					 fields[i].type == MYSQL_TYPE_TIMESTAMP)
+					time_to_iso(row->cols[i], &row->lens[i]);
+			}
+			if (handler != NULL && handler(ctx, row) != 0) {
+				status = DB_FAILED;
+				break;
+			}
+		}
+		if (rc == MYSQL_DATA_TRUNCATED) {
+			log_warnx("db_error query=%d column truncated", (int)q);
+			status = DB_FAILED;
+		} else if (rc != MYSQL_NO_DATA && status == DB_OK) {
+			status = classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
+		}
+	}
+	if (affected_r != NULL)
+		*affected_r = mysql_stmt_affected_rows(stmt);
+	if (insert_id_r != NULL)
+		*insert_id_r = mysql_stmt_insert_id(stmt);
+out:
+	if (meta != NULL)
+		mysql_free_result(meta);
+	if (c->mysql != NULL && c->stmts[q] != NULL)
+		mysql_stmt_free_result(stmt);
+	free(row);
+	return status;
+}
+
+/* Run q; a connection found dead outside a transaction (the server was
+ * restarted while it sat idle) is re-opened and the statement tried once
+ * more, so the first request after an outage does not fail needlessly. */
+static enum db_status
+run(struct db_conn *c, enum query q, const struct param *params, size_t n_params,
+    row_handler *handler, void *ctx, unsigned long long *affected_r,
+    unsigned long long *insert_id_r)
+{
+	bool had_connection = c->mysql != NULL, in_tx = c->in_transaction;
+	enum db_status status;
+
+	status = run_once(c, q, params, n_params, handler, ctx, affected_r, insert_id_r);
+	if (status == DB_UNAVAILABLE && had_connection && !in_tx && c->mysql == NULL)
+		status = run_once(c, q, params, n_params, handler, ctx, affected_r, insert_id_r);
+	return status;
+}
+
+enum db_status
+db_ping(struct db_conn *c)
+{
+	return run(c, Q_PING, NULL, 0, NULL, NULL, NULL, NULL);
+}
+
+enum db_status
+db_begin(struct db_conn *c)
+{
+	enum db_status status;
+
+	/* Open (or re-open) the connection before the transaction starts, so
+	 * the retry in run() still applies to this first step. */
+	if ((status = db_ping(c)) != DB_OK)
+		return status;
+	if (mysql_autocommit(c->mysql, 0) != 0)
+		return classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), Q_PING);
+	c->in_transaction = true;
+	return DB_OK;
+}
+
+enum db_status
+db_commit(struct db_conn *c)
+{
+	enum db_status status = DB_OK;
+
+	if (c->mysql == NULL)
+		return DB_UNAVAILABLE;
+	if (mysql_commit(c->mysql) != 0) {
+		status = classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), Q_PING);
+		db_rollback(c);
+		return status;
+	}
+	c->in_transaction = false;
+	if (mysql_autocommit(c->mysql, 1) != 0)
+		conn_close(c); /* committed; start clean next time */
+	return DB_OK;
+}
+
+void
+db_rollback(struct db_conn *c)
+{
+	c->in_transaction = false;
+	if (c->mysql == NULL)
+		return;
+	if (mysql_rollback(c->mysql) != 0 || mysql_autocommit(c->mysql, 1) != 0)
+		conn_close(c);
+}
+
+/* Row handlers copying into the typed structs. */
+
+static int
+copy_text(char *dst, size_t size, const struct row *row, unsigned col)
+{
+	if (row->lens[col] >= size)
+		return -1;
+	memcpy(dst, row->cols[col], row->lens[col] + 1);
+	return 0;
+}
+
+struct text_out {
+	char *buf;
+	size_t size;
+	bool found;
+};
+
+static int
+store_first_text(void *ctx, const struct row *row)
+{
+	struct text_out *out = ctx;
+
+	out->found = true;
+	return copy_text(out->buf, out->size, row, 0);
+}
+
+static int
+store_mailbox(void *ctx, const struct row *row)
+{
+	struct db_mailbox *m = ctx;
+
+	m->id = (unsigned)strtoul(row->cols[0], NULL, 10);
+	m->domain_id = (unsigned)strtoul(row->cols[1], NULL, 10);
+	m->active = row->cols[3][0] == '1';
+	m->domain_active = row->cols[4][0] == '1';
+	m->quota_bytes = strtoull(row->cols[5], NULL, 10);
+	if (copy_text(m->email, sizeof(m->email), row, 2) < 0 ||
+	    copy_text(m->created_at, sizeof(m->created_at), row, 6) < 0 ||
+	    copy_text(m->password_hash, sizeof(m->password_hash), row, 7) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+store_domain(void *ctx, const struct row *row)
+{
+	struct db_domain *d = ctx;
+
+	d->id = (unsigned)strtoul(row->cols[0], NULL, 10);
+	d->active = row->cols[2][0] == '1';
+	if (copy_text(d->name, sizeof(d->name), row, 1) < 0 ||
+	    copy_text(d->created_at, sizeof(d->created_at), row, 3) < 0)
+		return -1;
+	return 0;
+}
+
+struct each {
+	db_row_fn *fn;
+	void *ctx;
+	int (*convert)(void *dst, const struct row *row);
+	size_t size;
+};
+
+static int
+each_row(void *ctx, const struct row *row)
+{
+	struct each *e = ctx;
+	union {
+		struct db_domain d;
+		struct db_mailbox m;
+		struct db_alias a;
+		struct db_invite i;
+	} item;
+
+	memset(&item, 0, sizeof(item));
+	if (e->convert(&item, row) != 0)
+		return -1;
+	return e->fn(e->ctx, &item);
+}
+
+static int
+convert_domain(void *dst, const struct row *row)
+{
+	return store_domain(dst, row);
+}
+
+static int
+convert_mailbox(void *dst, const struct row *row)
+{
+	return store_mailbox(dst, row);
+}
+
+static int
+convert_alias(void *dst, const struct row *row)
+{
+	struct db_alias *a = dst;
+
+	return copy_text(a->source, sizeof(a->source), row, 0) < 0 ||
+			   copy_text(a->destination, sizeof(a->destination), row, 1) < 0
+		   ? -1
+		   : 0;
+}
+
+static int
+convert_invite(void *dst, const struct row *row)
+{
+	struct db_invite *inv = dst;
+
+	inv->id = (unsigned)strtoul(row->cols[0], NULL, 10);
+	return copy_text(inv->note, sizeof(inv->note), row, 1) < 0 ||
+			   copy_text(inv->created_at, sizeof(inv->created_at), row, 2) < 0 ||
+			   copy_text(inv->expires_at, sizeof(inv->expires_at), row, 3) < 0 ||
+			   copy_text(inv->status, sizeof(inv->status), row, 4) < 0
+		   ? -1
+		   : 0;
+}
+
+struct found {
+	void *dst;
+	int (*convert)(void *dst, const struct row *row);
+	bool found;
+};
+
+static int
+found_row(void *ctx, const struct row *row)
+{
+	struct found *f = ctx;
+
+	f->found = true;
+	return f->convert(f->dst, row);
+}
+
+static enum db_status
+get_one(struct db_conn *c, enum query q, const struct param *params, size_t n,
+    int (*convert)(void *, const struct row *), void *dst)
+{
+	struct found f = {dst, convert, false};
+	enum db_status status = run(c, q, params, n, found_row, &f, NULL, NULL);
+
+	if (status == DB_OK && !f.found)
+		return DB_NOT_FOUND;
+	return status;
+}
+
+static enum db_status
+list(struct db_conn *c, enum query q, const struct param *params, size_t n,
+    int (*convert)(void *, const struct row *), db_row_fn *fn, void *ctx)
+{
+	struct each e = {fn, ctx, convert, 0};
+
+	return run(c, q, params, n, each_row, &e, NULL, NULL);
+}
+
+/* A write that must change a row: none changed means not found. */
+static enum db_status
+change(struct db_conn *c, enum query q, const struct param *params, size_t n)
+{
+	unsigned long long affected = 0;
+	enum db_status status = run(c, q, params, n, NULL, NULL, &affected, NULL);
+
+	if (status == DB_OK && affected == 0)
+		return DB_NOT_FOUND;
+	return status;
+}
+
+static enum db_status
+write_only(struct db_conn *c, enum query q, const struct param *params, size_t n)
+{
+	return run(c, q, params, n, NULL, NULL, NULL, NULL);
+}
+
+static enum db_status
+insert(struct db_conn *c, enum query q, const struct param *params, size_t n, unsigned *id_r)
+{
+	unsigned long long id = 0;
+	enum db_status status = run(c, q, params, n, NULL, NULL, NULL, &id);
+
+	if (id_r != NULL)
+		*id_r = (unsigned)id;
+	return status;
+}
+
+enum db_status
+db_setting_get(struct db_conn *c, const char *name, char *value_r, size_t size)
+{
+	struct param p[] = {P_STR(name)};
+	struct text_out out = {value_r, size, false};
+	enum db_status status = run(c, Q_SETTING_GET, p, 1, store_first_text, &out, NULL, NULL);
+
+	return status == DB_OK && !out.found ? DB_NOT_FOUND : status;
+}
+
+enum db_status
+db_setting_set(struct db_conn *c, const char *name, const char *value)
+{
+	struct param p[] = {P_STR(name), P_STR(value)};
+
+	return write_only(c, Q_SETTING_SET, p, 2);
+}
+
+enum db_status
+db_domain_insert(struct db_conn *c, const char *name)
+{
+	struct param p[] = {P_STR(name)};
+
+	return insert(c, Q_DOMAIN_INSERT, p, 1, NULL);
+}
+
+enum db_status
+db_domain_get(struct db_conn *c, const char *name, struct db_domain *row_r)
+{
+	struct param p[] = {P_STR(name)};
+
+	return get_one(c, Q_DOMAIN_GET, p, 1, convert_domain, row_r);
+}
+
+enum db_status
+db_domain_list(struct db_conn *c, db_row_fn *fn, void *ctx)
+{
+	return list(c, Q_DOMAIN_LIST, NULL, 0, convert_domain, fn, ctx);
+}
+
+enum db_status
+db_domain_set_active(struct db_conn *c, const char *name, bool active)
+{
+	struct param p[] = {P_INT(active), P_STR(name)};
+
+	return change(c, Q_DOMAIN_SET_ACTIVE, p, 2);
+}
+
+static int
+mark_found(void *ctx, const struct row *row)
+{
+	*(bool *)ctx = true;
+	return 0;
+}
+
+enum db_status
+db_address_taken(struct db_conn *c, const char *email, bool *taken_r)
+{
+	struct param p[] = {P_STR(email), P_STR(email)};
+
+	*taken_r = false;
+	return run(c, Q_ADDRESS_TAKEN, p, 2, mark_found, taken_r, NULL, NULL);
+}
+
+enum db_status
+db_mailbox_insert(struct db_conn *c, unsigned domain_id, const char *local_part,
+    const char *email, const char *hash, uint64_t quota, unsigned *id_r)
+{
+	struct param p[] = {P_INT(domain_id), P_STR(local_part), P_STR(email), P_STR(hash),
+	    P_INT(quota)};
+
+	return insert(c, Q_MAILBOX_INSERT, p, 5, id_r);
+}
+
+enum db_status
+db_mailbox_get(struct db_conn *c, const char *email, struct db_mailbox *row_r)
+{
+	struct param p[] = {P_STR(email)};
+
+	return get_one(c, Q_MAILBOX_GET, p, 1, convert_mailbox, row_r);
+}
+
+enum db_status
+db_mailbox_get_by_id(struct db_conn *c, unsigned id, struct db_mailbox *row_r)
+{
+	struct param p[] = {P_INT(id)};
+
+	return get_one(c, Q_MAILBOX_GET_BY_ID, p, 1, convert_mailbox, row_r);
+}
+
+enum db_status
+db_mailbox_set_hash(struct db_conn *c, unsigned id, const char *hash)
+{
+	struct param p[] = {P_STR(hash), P_INT(id)};
+
+	return change(c, Q_MAILBOX_SET_HASH, p, 2);
+}
+
+enum db_status
+db_mailbox_set_active(struct db_conn *c, unsigned id, bool active)
+{
+	struct param p[] = {P_INT(active), P_INT(active), P_INT(id)};
+
+	return change(c, Q_MAILBOX_SET_ACTIVE, p, 3);
+}
+
+enum db_status
+db_mailbox_set_quota(struct db_conn *c, unsigned id, uint64_t quota)
+{
+	struct param p[] = {P_INT(quota), P_INT(id)};
+
+	return change(c, Q_MAILBOX_SET_QUOTA, p, 2);
+}
+
+enum db_status
+db_mailbox_list(struct db_conn *c, const char *domain, const char *after, unsigned limit,
+    db_row_fn *fn, void *ctx)
+{
+	struct param p[] = {P_STR(domain), P_STR(domain), P_STR(after), P_INT(limit)};
+
+	return list(c, Q_MAILBOX_LIST, p, 4, convert_mailbox, fn, ctx);
+}
+
+enum db_status
+db_mailbox_delete(struct db_conn *c, unsigned id)
+{
+	struct param p[] = {P_INT(id)};
+
+	return change(c, Q_MAILBOX_DELETE, p, 1);
+}
+
+enum db_status
+db_purge_queue_add(struct db_conn *c, const char *email)
+{
+	struct param p[] = {P_STR(email)};
+
+	return write_only(c, Q_PURGE_QUEUE_ADD, p, 1);
+}
+
+enum db_status
+db_session_insert(struct db_conn *c, const unsigned char *token_hash, unsigned mailbox_id,
+    const char *expires_at)
+{
+	struct param p[] = {P_BIN(token_hash, 32), P_INT(mailbox_id), P_STR(expires_at)};
+
+	return write_only(c, Q_SESSION_INSERT, p, 3);
+}
+
+enum db_status
+db_session_lookup(struct db_conn *c, const unsigned char *token_hash, struct db_mailbox *row_r)
+{
+	struct param p[] = {P_BIN(token_hash, 32)};
+
+	return get_one(c, Q_SESSION_LOOKUP, p, 1, convert_mailbox, row_r);
+}
+
+enum db_status
+db_session_delete(struct db_conn *c, const unsigned char *token_hash)
+{
+	struct param p[] = {P_BIN(token_hash, 32)};
+
+	return write_only(c, Q_SESSION_DELETE, p, 1);
+}
+
+enum db_status
+db_session_delete_others(struct db_conn *c, unsigned mailbox_id, const unsigned char *keep)
+{
+	static const unsigned char none[32];
+	struct param p[] = {P_INT(mailbox_id), P_BIN(keep != NULL ? keep : none, 32)};
+
+	return write_only(c, Q_SESSION_DELETE_OTHERS, p, 2);
+}
+
+enum db_status
+db_session_purge_expired(struct db_conn *c)
+{
+	return write_only(c, Q_SESSION_PURGE_EXPIRED, NULL, 0);
+}
+
+enum db_status
+db_alias_insert(struct db_conn *c, unsigned domain_id, const char *source,
+    const char *destination)
+{
+	struct param p[] = {P_INT(domain_id), P_STR(source), P_STR(destination)};
+
+	return insert(c, Q_ALIAS_INSERT, p, 3, NULL);
+}
+
+enum db_status
+db_alias_list(struct db_conn *c, const char *domain, db_row_fn *fn, void *ctx)
+{
+	struct param p[] = {P_STR(domain), P_STR(domain)};
+
+	return list(c, Q_ALIAS_LIST, p, 2, convert_alias, fn, ctx);
+}
+
+enum db_status
+db_alias_delete(struct db_conn *c, const char *source)
+{
+	struct param p[] = {P_STR(source)};
+
+	return change(c, Q_ALIAS_DELETE, p, 1);
+}
+
+enum db_status
+db_alias_delete_destination(struct db_conn *c, const char *dest)
+{
+	struct param p[] = {P_STR(dest)};
+
+	return write_only(c, Q_ALIAS_DELETE_DESTINATION, p, 1);
+}
+
+enum db_status
+db_invite_insert(struct db_conn *c, const unsigned char *code_hash, const char *note,
+    const char *expires_at, unsigned *id_r)
+{
+	struct param p[] = {P_BIN(code_hash, 32), P_STR(note), P_OPT_STR(expires_at)};
+
+	return insert(c, Q_INVITE_INSERT, p, 3, id_r);
+}
+
+static int
+store_id(void *dst, const struct row *row)
+{
+	*(unsigned *)dst = (unsigned)strtoul(row->cols[0], NULL, 10);
+	return 0;
+}
+
+enum db_status
+db_invite_claim(struct db_conn *c, const unsigned char *code_hash, unsigned *id_r)
+{
+	struct param p[] = {P_BIN(code_hash, 32)};
+
+	return get_one(c, Q_INVITE_CLAIM, p, 1, store_id, id_r);
+}
+
+enum db_status
+db_invite_mark_used(struct db_conn *c, unsigned id, unsigned mailbox_id)
+{
+	struct param p[] = {P_INT(mailbox_id), P_INT(id)};
+
+	return change(c, Q_INVITE_MARK_USED, p, 2);
+}
+
+enum db_status
+db_invite_list(struct db_conn *c, db_row_fn *fn, void *ctx)
+{
+	return list(c, Q_INVITE_LIST, NULL, 0, convert_invite, fn, ctx);
+}
+
+enum db_status
+db_invite_revoke(struct db_conn *c, unsigned id)
+{
+	struct param p[] = {P_INT(id)};
+
+	return change(c, Q_INVITE_REVOKE, p, 1);
+}
+
+static int
+store_lock_result(void *ctx, const struct row *row)
+{
+	*(bool *)ctx = row->cols[0][0] == '1';
+	return 0;
+}
+
+enum db_status
+db_migration_lock(struct db_conn *c)
+{
+	static const char create[] =
+	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    "version INT UNSIGNED NOT NULL PRIMARY KEY, "
+	    "name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL, "
+	    "applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+	    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	bool locked = false;
+	enum db_status status = run(c, Q_MIGRATION_LOCK, NULL, 0, store_lock_result, &locked,
+	    NULL, NULL);
+
+	if (status != DB_OK)
+		return status;
+	if (!locked)
+		return DB_UNAVAILABLE;
+	return db_exec_script_statement(c, create, sizeof(create) - 1);
+}
+
+void
+db_migration_unlock(struct db_conn *c)
+{
+	/* The lock also ends with the connection; a failure here is harmless. */
+	if (run(c, Q_MIGRATION_UNLOCK, NULL, 0, NULL, NULL, NULL, NULL) != DB_OK)
+		log_warnx("db_migration_unlock failed");
+}
+
+enum db_status
+db_migration_get(struct db_conn *c, unsigned version, char *checksum_r)
+{
+	struct param p[] = {P_INT(version)};
+	struct text_out out = {checksum_r, 65, false};
+	enum db_status status =
+	    run(c, Q_MIGRATION_GET, p, 1, store_first_text, &out, NULL, NULL);
+
+	return status == DB_OK && !out.found ? DB_NOT_FOUND : status;
+}
+
+enum db_status
+db_migration_record(struct db_conn *c, unsigned version, const char *name, const char *checksum)
+{
+	struct param p[] = {P_INT(version), P_STR(name), P_STR(checksum)};
+
+	return write_only(c, Q_MIGRATION_RECORD, p, 3);
+}
+
+enum db_status
+db_exec_script_statement(struct db_conn *c, const char *sql, size_t len)
+{
+	enum db_status status;
+
+	if ((status = conn_open(c)) != DB_OK)
+		return status;
+	if (mysql_real_query(c->mysql, sql, len) != 0)
+		return classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), Q_COUNT);
+	/* DDL returns no rows; drain anything a statement did return. */
+	MYSQL_RES *res = mysql_store_result(c->mysql);
+	if (res != NULL)
+		mysql_free_result(res);
+	return DB_OK;
+}
+
+void
+db_time_from_now(unsigned long seconds, char *out_r)
+{
+	struct timespec ts;
+	struct tm tm;
+	time_t t;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = ts.tv_sec + (time_t)seconds;
+	gmtime_r(&t, &tm);
+	strftime(out_r, DB_TIME_MAX, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out_r + 19, DB_TIME_MAX - 19, ".%03d", (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+void
+db_time_iso(const char *db_time, char *iso_r)
+{
+	size_t len = strnlen(db_time, DB_TIME_MAX - 2);
+
+	memcpy(iso_r, db_time, len);
+	if (len > 10)
+		iso_r[10] = 'T';
+	iso_r[len] = 'Z';
+	iso_r[len + 1] = '\0';
+}

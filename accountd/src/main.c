@@ -1,0 +1,8 @@
+/* accountd: mailnest's account and registration service. */
+#include "cli.h"
+
+int
+main(int argc, char **argv)
+{
+	return cli_main(argc, argv);
+}

@@ -1,0 +1,44 @@
+// PM2 ecosystem of mailnest: the processes PM2 supervises.
+//
+// install/40-accountd.sh copies this file to /opt/mailnest/ecosystem.config.js
+// and starts it with the PM2 daemon of the unprivileged `accountd` user
+// (PM2_HOME=/var/lib/accountd/.pm2). accountd is a native binary, hence
+// `interpreter: 'none'`. Its settings are not here: PM2 passes only the path
+// of the root-owned, group-readable /etc/mailnest/accountd.env, which
+// accountd reads itself. The script is reached through the
+// /opt/mailnest/current symlink so that a new release is picked up by a
+// restart. Logs go to /var/log/mailnest (rotated by /etc/logrotate.d/mailnest
+// with copytruncate, so PM2 keeps writing to the same files).
+'use strict';
+
+const current = '/opt/mailnest/current';
+
+module.exports = {
+	apps: [
+		{
+			name: 'accountd',
+			script: `${current}/bin/accountd`,
+			args: 'serve',
+			interpreter: 'none',
+			exec_mode: 'fork',
+			instances: 1,
+			cwd: '/var/lib/accountd',
+			env: {
+				ACCOUNTD_CONFIG_FILE: '/etc/mailnest/accountd.env',
+			},
+			out_file: '/var/log/mailnest/accountd.log',
+			error_file: '/var/log/mailnest/accountd.error.log',
+			time: true,
+			// Restart on crash at once, backing off (from 100 ms, up to
+			// 15 s) only while it keeps crashing; a run of 10 s counts as
+			// a successful start.
+			autorestart: true,
+			exp_backoff_restart_delay: 100,
+			min_uptime: 10000,
+			max_restarts: 50,
+			// accountd finishes its in-flight requests on SIGTERM.
+			kill_timeout: 15000,
+			watch: false,
+		},
+	],
+};

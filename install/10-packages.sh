@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Distribution packages and PM2.
+#
+# Installs, from the distribution's archive only, the daemons of the mail core
+# (MariaDB, Postfix with its MySQL map type, Dovecot's IMAP, POP3, LMTP and
+# MySQL parts), what is needed to build accountd from this repository (meson,
+# ninja, gcc and the -dev packages of its libraries), and the tools the other
+# scripts use (envsubst, openssl, logrotate, cron). Postfix's debconf questions
+# are answered beforehand with "No configuration": install/60-postfix.sh writes
+# the whole configuration itself. PM2, which supervises accountd, comes from
+# npm, the only source outside the distribution; Node.js is taken from the
+# distribution when it is missing. apt is asked only when something is absent,
+# so a re-run does not touch the network.
+
+# shellcheck source=install/lib.sh
+source "${MAILNEST_SRC}/install/lib.sh"
+
+readonly PACKAGES=(
+	mariadb-server mariadb-client
+	postfix postfix-mysql
+	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-mysql
+	meson ninja-build pkg-config gcc libc6-dev
+	libmicrohttpd-dev libjansson-dev libmariadb-dev libsodium-dev libcmocka-dev
+	gettext-base openssl ca-certificates ssl-cert curl logrotate cron procps
+)
+
+missing_packages() {
+	local pkg status
+	for pkg in "${PACKAGES[@]}"; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "${pkg}" 2>/dev/null || true)
+		[[ ${status} == installed ]] || printf '%s\n' "${pkg}"
+	done
+}
+
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		-o Dpkg::Options::=--force-confold "$@"
+}
+
+preseed_postfix() {
+	debconf-set-selections <<SEL
+postfix postfix/main_mailer_type select No configuration
+postfix postfix/mailname string ${MAILNEST_HOSTNAME}
+SEL
+}
+
+main() {
+	local -a missing
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} > 0)); then
+		step "answering postfix's package questions" preseed_postfix
+		step "updating the package lists" apt-get update -q
+		step "installing ${#missing[@]} packages: ${missing[*]}" apt_install "${missing[@]}"
+	else
+		say "all ${#PACKAGES[@]} distribution packages are installed"
+	fi
+
+	if ! command -v npm >/dev/null 2>&1; then
+		step "installing Node.js and npm" apt_install nodejs npm
+	fi
+	if ! command -v pm2 >/dev/null 2>&1; then
+		step "installing PM2 from npm" npm install -g --no-fund --no-audit pm2
+	else
+		say "PM2 is installed"
+	fi
+}
+
+main "$@"

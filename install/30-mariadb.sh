@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# MariaDB: the mail database and its least-privilege users.
+#
+# Starts the distribution's MariaDB (it listens on 127.0.0.1 and its unix
+# socket only) and creates the database `mailnest` and one user per reader,
+# each with a generated password kept root-only under /etc/mailnest/secrets:
+# accountd reads and writes the whole database; postfix and dovecot get only
+# SELECT on the columns they look up, granted by their own scripts once
+# accountd's migrations have created the tables; roundcube's user is made
+# now, with no rights yet, for the webmail issue. Passwords are generated once
+# and re-applied on every run, so the secrets files stay the truth.
+
+# shellcheck source=install/lib.sh
+source "${MAILNEST_SRC}/install/lib.sh"
+
+readonly DB_USERS=(accountd postfix dovecot roundcube)
+
+mariadb_answers() {
+	mariadb-admin --protocol=socket --user=root ping
+}
+
+ensure_user() {
+	local user=$1 pw
+	pw=$(<"${MAILNEST_SECRETS}/db-${user}.pw")
+	sql "CREATE USER IF NOT EXISTS '${user}'@'localhost' IDENTIFIED BY $(sql_quote "${pw}");
+	     ALTER USER '${user}'@'localhost' IDENTIFIED BY $(sql_quote "${pw}");"
+}
+
+main() {
+	local user
+	service_converge mariadb ""
+	wait_until 30 mariadb_answers || die "MariaDB does not answer on its socket; see /var/log/mysql/error.log"
+
+	install -d -o root -g root -m 0700 -- "${MAILNEST_SECRETS}"
+	step "creating database mailnest (if absent)" \
+		sql "CREATE DATABASE IF NOT EXISTS mailnest CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+	for user in "${DB_USERS[@]}"; do
+		secret_file "${MAILNEST_SECRETS}/db-${user}.pw" root:root 0600
+		step "database user ${user} with its generated password" ensure_user "${user}"
+	done
+	step "granting accountd read/write on mailnest.*" \
+		sql "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, LOCK TABLES
+		     ON mailnest.* TO 'accountd'@'localhost'"
+}
+
+main "$@"

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# accountd: build, configure, migrate, and run it under PM2.
+#
+# accountd is built from this repository with meson and installed as one
+# release, /opt/mailnest/releases/<version>-<source hash>, with the symlink
+# /opt/mailnest/current pointing at the release in use (the layout a later
+# deployment issue fills with new releases). A release whose source did not
+# change is not built again. accountd runs as its own unprivileged user; its
+# settings are KEY=VALUE lines in /etc/mailnest/accountd.env (database
+# password included), readable by root and the accountd group only, and the
+# admin token is in /etc/mailnest/admin-token, with the same rights. The
+# migrations are applied on every run; the primary domain is created when
+# absent. PM2, running as the accountd user, supervises it (restart on crash,
+# logs in /var/log/mailnest); where systemd exists `pm2 startup` makes PM2
+# and its saved process list come back after a reboot. accountd is restarted
+# only when its release, its settings or the PM2 file changed.
+
+# shellcheck source=install/lib.sh
+source "${MAILNEST_SRC}/install/lib.sh"
+
+readonly USER_NAME=accountd
+readonly HOME_DIR=/var/lib/accountd
+readonly PM2_HOME_DIR=${HOME_DIR}/.pm2
+readonly ENV_FILE=${MAILNEST_ETC}/accountd.env
+readonly TOKEN_FILE=${MAILNEST_ETC}/admin-token
+readonly ECOSYSTEM=${MAILNEST_OPT}/ecosystem.config.js
+readonly CURRENT=${MAILNEST_OPT}/current
+readonly FINGERPRINT=${MAILNEST_STATE}/accountd.fingerprint
+
+ensure_user() {
+	if ! getent passwd "${USER_NAME}" >/dev/null; then
+		useradd --system --user-group --home-dir "${HOME_DIR}" --shell /usr/sbin/nologin \
+			--comment "mailnest account service" "${USER_NAME}"
+	fi
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}"
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${MAILNEST_LOG}"
+	install -d -o root -g root -m 0755 -- "${MAILNEST_OPT}" "${MAILNEST_OPT}/releases" "${MAILNEST_STATE}"
+}
+
+# release_name: <meson project version>-<12 hex digits of the source's hash>.
+release_name() {
+	local version hash
+	version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "${MAILNEST_SRC}/accountd/meson.build" | head -n 1)
+	hash=$(cd "${MAILNEST_SRC}/accountd" &&
+		find . -type f -not -path './build*' -print0 | LC_ALL=C sort -z |
+		xargs -0 sha256sum | sha256sum | cut -c1-12)
+	printf '%s-%s\n' "${version:-0}" "${hash}"
+}
+
+build_release() {
+	local release=$1 prefix=${MAILNEST_OPT}/releases/$1 build stage
+	build=$(mktemp -d /tmp/mailnest-build.XXXXXX)
+	stage=$(mktemp -d /tmp/mailnest-stage.XXXXXX)
+	meson setup "${build}" "${MAILNEST_SRC}/accountd" --prefix "${prefix}" \
+		--buildtype=release -Db_ndebug=if-release
+	ninja -C "${build}" accountd
+	meson install -C "${build}" --no-rebuild --destdir "${stage}"
+	if ! compgen -G "${stage}${prefix}/share/mailnest/migrations/*.sql" >/dev/null; then
+		install -d -m 0755 -- "${stage}${prefix}/share/mailnest/migrations"
+		install -m 0644 -- "${MAILNEST_SRC}"/accountd/migrations/*.sql \
+			"${stage}${prefix}/share/mailnest/migrations/"
+	fi
+	"${stage}${prefix}/bin/accountd" version
+	chown -R root:root -- "${stage}${prefix}"
+	mv -T -- "${stage}${prefix}" "${prefix}.tmp"
+	mv -T -- "${prefix}.tmp" "${prefix}"
+	rm -rf -- "${build}" "${stage}"
+	printf '%s\n' "${release}"
+}
+
+point_current_at() {
+	local target=${MAILNEST_OPT}/releases/$1
+	[[ $(readlink -- "${CURRENT}" 2>/dev/null || true) == "${target}" ]] && return 1
+	ln -sfn -- "${target}" "${CURRENT}.new"
+	mv -T -- "${CURRENT}.new" "${CURRENT}"
+}
+
+write_env_file() {
+	local pw
+	pw=$(<"${MAILNEST_SECRETS}/db-accountd.pw")
+	write_if_changed "${ENV_FILE}" "root:${USER_NAME}" 0640 <<ENV
+# accountd settings, written by install/40-accountd.sh on every run.
+# Change them through /etc/mailnest/mailnest.conf and ./install.sh.
+ACCOUNTD_LISTEN=${MAILNEST_ACCOUNTD_LISTEN}
+ACCOUNTD_DB_SOCKET=/run/mysqld/mysqld.sock
+ACCOUNTD_DB_NAME=mailnest
+ACCOUNTD_DB_USER=accountd
+ACCOUNTD_DB_PASSWORD=${pw}
+ACCOUNTD_PRIMARY_DOMAIN=${MAILNEST_DOMAIN}
+ACCOUNTD_ADMIN_TOKEN_FILE=${TOKEN_FILE}
+ACCOUNTD_DEFAULT_QUOTA_BYTES=${MAILNEST_DEFAULT_QUOTA_BYTES}
+ENV
+}
+
+as_accountd() {
+	runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
+		ACCOUNTD_CONFIG_FILE="${ENV_FILE}" "$@"
+}
+
+ensure_domain() {
+	if as_accountd "${CURRENT}/bin/accountd" domain list | grep -qiw -- "${MAILNEST_DOMAIN}"; then
+		say "domain ${MAILNEST_DOMAIN} exists"
+	else
+		step "creating domain ${MAILNEST_DOMAIN}" as_accountd "${CURRENT}/bin/accountd" domain add "${MAILNEST_DOMAIN}"
+	fi
+}
+
+accountd_pid() {
+	as_accountd pm2 pid accountd 2>/dev/null | tail -n 1
+}
+
+accountd_is_online() {
+	local pid
+	pid=$(accountd_pid)
+	[[ ${pid} =~ ^[1-9][0-9]*$ ]] && kill -0 "${pid}" 2>/dev/null
+}
+
+healthz_answers() {
+	curl -fsS --max-time 2 "http://${MAILNEST_ACCOUNTD_LISTEN}/healthz"
+}
+
+fingerprint() {
+	{
+		readlink -- "${CURRENT}"
+		cat -- "${ENV_FILE}" "${TOKEN_FILE}" "${ECOSYSTEM}"
+	} | sha256sum | cut -d' ' -f1
+}
+
+start_under_pm2() {
+	as_accountd pm2 startOrRestart "${ECOSYSTEM}" --update-env
+	as_accountd pm2 save --force
+}
+
+pm2_startup() {
+	if has_systemd; then
+		step "enabling PM2 at boot (pm2 startup systemd)" \
+			env PATH="${PATH}" pm2 startup systemd -u "${USER_NAME}" --hp "${HOME_DIR}" --service-name pm2-accountd
+	else
+		say "no systemd here: PM2 is started by this installer (run it again after a reboot)"
+	fi
+}
+
+main() {
+	local release fp old_fp=""
+	step "system user ${USER_NAME} and its directories" ensure_user
+
+	release=$(release_name)
+	if [[ -x ${MAILNEST_OPT}/releases/${release}/bin/accountd ]]; then
+		say "release ${release} is built"
+	else
+		step "building accountd release ${release}" build_release "${release}"
+	fi
+	if point_current_at "${release}"; then
+		say "${CURRENT} -> releases/${release}"
+	fi
+
+	secret_file "${TOKEN_FILE}" "root:${USER_NAME}" 0640
+	write_env_file && say "wrote ${ENV_FILE}" || say "${ENV_FILE} is unchanged"
+	install_if_changed "${MAILNEST_SRC}/deploy/ecosystem.config.js" "${ECOSYSTEM}" root:root 0644 || true
+
+	step "applying database migrations (accountd migrate)" as_accountd "${CURRENT}/bin/accountd" migrate
+	ensure_domain
+
+	fp=$(fingerprint)
+	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
+	if [[ ${fp} != "${old_fp}" ]] || ! accountd_is_online; then
+		step "starting accountd under PM2 (as ${USER_NAME})" start_under_pm2
+		printf '%s\n' "${fp}" >"${FINGERPRINT}"
+	else
+		say "accountd is online under PM2 and unchanged"
+	fi
+	pm2_startup
+	wait_until 15 healthz_answers ||
+		die "accountd does not answer on http://${MAILNEST_ACCOUNTD_LISTEN}/healthz; see ${MAILNEST_LOG}/accountd*.log"
+	say "accountd answers on http://${MAILNEST_ACCOUNTD_LISTEN}"
+}
+
+main "$@"

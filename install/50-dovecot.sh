@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Dovecot: IMAP, POP3, LMTP delivery, SASL for Postfix, quota.
+#
+# Dovecot serves IMAPS 993 and POP3S 995, and 143/110 with STARTTLS before
+# any authentication; it authenticates against the mailboxes table (the
+# {ARGON2ID} hashes accountd writes) through the read-only `dovecot` MariaDB
+# user, which may SELECT only the columns it needs. Mail is stored as Maildir
+# under /var/vmail/<domain>/<user>, owned by the vmail user, created on first
+# delivery. Postfix hands mail over by LMTP and authenticates submission
+# clients through unix sockets in its chroot (/var/spool/postfix/private).
+# Quota comes from mailboxes.quota_bytes. The whole configuration is one file,
+# /etc/dovecot/dovecot.conf, rendered from install/templates; it is checked
+# with `doveconf -n` before Dovecot is reloaded, and only when it changed.
+
+# shellcheck source=install/lib.sh
+source "${MAILNEST_SRC}/install/lib.sh"
+
+# The Mozilla "intermediate" cipher list (TLS 1.2; TLS 1.3 suites are fixed).
+readonly TLS_CIPHERS_INTERMEDIATE="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+
+ensure_vmail() {
+	if ! getent group vmail >/dev/null; then groupadd --system vmail; fi
+	if ! getent passwd vmail >/dev/null; then
+		useradd --system --gid vmail --home-dir /var/vmail --shell /usr/sbin/nologin \
+			--comment "mailnest mail storage" vmail
+	fi
+	install -d -o vmail -g vmail -m 0750 -- /var/vmail
+}
+
+grant_dovecot() {
+	sql "GRANT SELECT (id, name, active) ON mailnest.domains TO 'dovecot'@'localhost';
+	     GRANT SELECT (domain_id, local_part, email, password_hash, quota_bytes, active)
+	       ON mailnest.mailboxes TO 'dovecot'@'localhost';"
+}
+
+render_config() {
+	local changed=1
+	# Variables of the templates.
+	VMAIL_UID=$(id -u vmail)
+	VMAIL_GID=$(id -g vmail)
+	TLS_CERT=${MAILNEST_ETC}/tls/mailnest.crt
+	TLS_KEY=${MAILNEST_ETC}/tls/mailnest.key
+	TLS_CIPHERS=${TLS_CIPHERS_INTERMEDIATE}
+	AUTH_WORKERS=$(nproc)
+	AUTH_CACHE_TTL="30 secs"
+	DB_PASSWORD=$(<"${MAILNEST_SECRETS}/db-dovecot.pw")
+	if [[ -e /proc/net/if_inet6 ]]; then DOVECOT_LISTEN="*, ::"; else DOVECOT_LISTEN="*"; fi
+	if [[ -S /dev/log ]]; then
+		DOVECOT_LOG_SETTINGS="# Logging goes to syslog (the mail facility)."
+	else
+		DOVECOT_LOG_SETTINGS="log_path = /var/log/dovecot.log"
+	fi
+	if [[ ${MAILNEST_QUOTA_FULL} == defer ]]; then
+		QUOTA_TEMPFAIL=yes
+		QUOTA_STATUS_REPLY="452 4.2.2 Mailbox is full"
+	else
+		QUOTA_TEMPFAIL=no
+		QUOTA_STATUS_REPLY="552 5.2.2 Mailbox is full"
+	fi
+
+	render dovecot-sql.conf.ext /etc/dovecot/mailnest-sql.conf.ext root:dovecot 0640 \
+		DB_PASSWORD && changed=0
+	render dovecot.conf /etc/dovecot/dovecot.conf root:root 0644 \
+		DOVECOT_LISTEN DOVECOT_LOG_SETTINGS VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY \
+		TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL MAILNEST_DOMAIN MAILNEST_QUOTA_FULL \
+		QUOTA_TEMPFAIL QUOTA_STATUS_REPLY && changed=0
+	return "${changed}"
+}
+
+main() {
+	local reload=""
+	step "vmail user and /var/vmail" ensure_vmail
+	step "granting dovecot SELECT on the columns it reads" grant_dovecot
+	if render_config; then
+		say "rendered /etc/dovecot/dovecot.conf and mailnest-sql.conf.ext"
+		reload=reload
+	else
+		say "Dovecot's configuration is unchanged"
+	fi
+	tls_changed_for dovecot && reload=reload
+	step "checking Dovecot's configuration (doveconf -n)" doveconf -n
+	service_converge dovecot "${reload}"
+	wait_until 15 test -S /var/spool/postfix/private/dovecot-lmtp ||
+		die "Dovecot did not create its LMTP socket; see /var/log/dovecot.log"
+}
+
+main "$@"

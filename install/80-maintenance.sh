@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Log rotation and the periodic root jobs.
+#
+# Rotates the logs under /var/log/mailnest (accountd's, written by PM2) and,
+# on hosts without syslog, the files Postfix and Dovecot then log to, with
+# logrotate run daily by cron (or by logrotate.timer under systemd). Installs
+# the root job that removes the Maildirs of mailboxes purged through
+# accountd, which itself cannot touch /var/vmail. Without systemd it makes
+# sure cron runs, since nothing else would start it.
+
+# shellcheck source=install/lib.sh
+source "${MAILNEST_SRC}/install/lib.sh"
+
+main() {
+	EXTRA_LOGS=""
+	if [[ ! -S /dev/log ]]; then
+		EXTRA_LOGS="/var/log/mail.log /var/log/dovecot.log {
+	weekly
+	rotate 8
+	maxsize 100M
+	compress
+	delaycompress
+	missingok
+	notifempty
+	copytruncate
+}"
+	fi
+	render logrotate-mailnest /etc/logrotate.d/mailnest root:root 0644 EXTRA_LOGS &&
+		say "installed /etc/logrotate.d/mailnest" || say "log rotation is configured"
+	step "checking the logrotate configuration" logrotate --debug /etc/logrotate.d/mailnest
+
+	render mailnest-purge-maildirs /usr/local/sbin/mailnest-purge-maildirs root:root 0755 || true
+	printf '%s\n' "# mailnest: remove Maildirs of purged mailboxes (install/80-maintenance.sh)" \
+		"*/5 * * * * root /usr/local/sbin/mailnest-purge-maildirs" |
+		write_if_changed /etc/cron.d/mailnest root:root 0644 || true
+	if has_systemd; then
+		service_converge cron ""
+	elif ! service_is_running cron; then
+		step "starting cron" service cron start
+	else
+		say "cron is running"
+	fi
+}
+
+main "$@"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bats
+# Issue 3, test 4: with MariaDB stopped, mail from outside on port 25 is
+# answered with a temporary error (4xx), never bounced or accepted and lost;
+# once MariaDB is back the sender's retry is delivered.
+
+load ../lib/e2e
+
+setup() {
+	new_account B
+	MARKER=$(random_word)
+	BODY=$(mktemp)
+	message_body "${MARKER}" >"${BODY}"
+}
+
+teardown() {
+	service_do mariadb start >/dev/null 2>&1 || true
+	wait_until 60 mariadb_is_up || true
+	rm -f -- "${BODY}"
+}
+
+send_from_outside() {
+	swaks --server "${E2E_HOST}" --port 25 --from "sender-${MARKER}@outside.invalid" \
+		--to "${B_EMAIL}" --header "Subject: outage ${MARKER}" --body "${BODY}" --timeout 30
+}
+
+@test "4. MariaDB down: port 25 answers 4xx; after MariaDB is back the retry is delivered" {
+	run service_do mariadb stop
+	assert_success
+	wait_until 30 mariadb_is_down
+
+	run send_from_outside
+	assert_failure
+	assert_output --regexp '<\*\* +4[0-9][0-9] 4\.[0-9]\.[0-9]'
+	refute_output --regexp '<\*\* +5[0-9][0-9] '
+	refute_output --partial "250 2.0.0 Ok: queued"
+
+	run service_do mariadb start
+	assert_success
+	wait_until 60 mariadb_is_up
+	# The sending server retries; so do we, for at most 60 s.
+	wait_until 60 send_from_outside
+	wait_until_in_imap "${B_EMAIL}" "${B_PASSWORD}" "${MARKER}" 30
+	run imap_fetch_body "${B_EMAIL}" "${B_PASSWORD}" "${MARKER}"
+	assert_success
+	assert_equal "${output}" "$(cat -- "${BODY}")"
+}

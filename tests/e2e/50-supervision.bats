@@ -1,0 +1,56 @@
+#!/usr/bin/env bats
+# Issue 3, test 6: PM2 brings accountd back within 5 s of a SIGKILL, and a
+# second run of the installer changes nothing and breaks nothing.
+
+load ../lib/e2e
+
+REPO=$(cd -- "${BATS_TEST_DIRNAME}/../.." && pwd -P)
+
+@test "6a. accountd killed with SIGKILL is back within 5 s under PM2" {
+	local old new
+	old=$(accountd_pid)
+	[[ ${old} =~ ^[1-9][0-9]*$ ]]
+	kill -KILL "${old}"
+	new_pid_answers() {
+		new=$(accountd_pid)
+		[[ ${new} =~ ^[1-9][0-9]*$ && ${new} != "${old}" ]] && healthz_answers
+	}
+	wait_until 5 new_pid_answers
+	run ps -o user= -p "$(accountd_pid)"
+	assert_output accountd
+}
+
+# state: what a re-run must leave alone: configuration files and the
+# daemons' process ids.
+state() {
+	sha256sum /etc/mailnest/* /etc/mailnest/tls/* /etc/mailnest/secrets/* \
+		/etc/postfix/main.cf /etc/postfix/master.cf /etc/postfix/sql/* \
+		/etc/dovecot/dovecot.conf /etc/dovecot/mailnest-sql.conf.ext 2>/dev/null
+	stat -c '%n %U:%G %a' /etc/mailnest/* /etc/mailnest/tls/* /etc/postfix/sql/*
+	printf 'postfix %s\n' "$(cat /var/spool/postfix/pid/master.pid)"
+	printf 'dovecot %s\n' "$(cat /run/dovecot/master.pid)"
+	printf 'mariadb %s\n' "$(pgrep -o -x mariadbd)"
+	printf 'accountd %s\n' "$(accountd_pid)"
+	readlink /opt/mailnest/current
+}
+
+@test "6b. running the installer a second time changes nothing and breaks nothing" {
+	local before
+	before=$(state)
+	run "${REPO}/install.sh"
+	assert_success
+	refute_output --regexp '(starting|reloading|restarting|rendered|wrote |installed /|installed the|making a|building)'
+	assert_equal "$(state)" "${before}"
+
+	# And mail still flows.
+	new_account A
+	new_account B
+	local marker body
+	marker=$(random_word)
+	body=$(mktemp)
+	message_body "${marker}" >"${body}"
+	run swaks_submit 587 "${A_EMAIL}" "${A_PASSWORD}" "${B_EMAIL}" "${body}"
+	assert_success
+	wait_until_in_imap "${B_EMAIL}" "${B_PASSWORD}" "${marker}" 30
+	rm -f -- "${body}"
+}
