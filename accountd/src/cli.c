@@ -100,14 +100,16 @@ print_json(json_t *out, const char *list_key, const char *const *fields)
 	json_t *item;
 	size_t i;
 
-	json_array_foreach(json_object_get(out, list_key), i, item) {
+	json_array_foreach(json_object_get(out, list_key), i, item)
+	{
 		for (size_t f = 0; fields[f] != NULL; f++) {
 			json_t *v = json_object_get(item, fields[f]);
 			char *text = NULL;
 
 			if (json_is_string(v))
 				printf("%s", json_string_value(v));
-			else if (v != NULL && (text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)))
+			else if (v != NULL &&
+			         (text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)))
 				printf("%s", text);
 			free(text);
 			putchar(fields[f + 1] != NULL ? '\t' : '\n');
@@ -134,9 +136,8 @@ cmd_migrate(struct cli *cli)
 	char error_buf[512];
 	const char *error = "unknown error";
 	unsigned applied;
-	enum db_status status =
-	    migrate_run(cli->c, cli->cfg.migrations_dir, &applied, error_buf, sizeof(error_buf),
-		&error);
+	enum db_status status = migrate_run(
+	    cli->c, cli->cfg.migrations_dir, &applied, error_buf, sizeof(error_buf), &error);
 
 	if (status != DB_OK)
 		return fail(status == DB_UNAVAILABLE ? SVC_UNAVAILABLE : SVC_INTERNAL, error);
@@ -162,7 +163,7 @@ cmd_domain(struct cli *cli, int argc, char **argv)
 	if (strcmp(argv[0], "add") == 0)
 		st = svc_domain_add(cli->c, argv[1], &out, &message);
 	else if (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0)
-		st = svc_domain_set_active(cli->c, argv[1], argv[0][0] == 'e', &out);
+		st = svc_domain_set_active(&cli->svc, cli->c, argv[1], argv[0][0] == 'e', &out);
 	else
 		return usage_error("unknown domain command");
 	if (st != SVC_OK)
@@ -194,9 +195,10 @@ cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 		return fail(SVC_INVALID_USERNAME, "give the full address: user@domain");
 	snprintf(local, sizeof(local), "%.*s", (int)(at - email), email);
 	if (read_password(password, sizeof(password), &len) < 0)
-		return fail(SVC_WEAK_PASSWORD, "no password on standard input (or over 256 characters)");
-	st = svc_register_check(&cli->svc, cli->c, local, at + 1, password, len, NULL, true, &plan,
-	    &message);
+		return fail(
+		    SVC_WEAK_PASSWORD, "no password on standard input (or over 256 characters)");
+	st = svc_register_check(
+	    &cli->svc, cli->c, local, at + 1, password, len, NULL, true, &plan, &message);
 	if (st == SVC_OK)
 		st = svc_register_commit(&cli->svc, cli->c, &plan, password, len);
 	sodium_memzero(password, sizeof(password));
@@ -205,7 +207,8 @@ cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 	if (has_quota) {
 		json_t *out = NULL;
 		uint64_t q = quota;
-		if ((st = svc_mailbox_update(cli->c, plan.email, NULL, &q, &out)) != SVC_OK)
+		if ((st = svc_mailbox_update(&cli->svc, cli->c, plan.email, NULL, &q, &out)) !=
+		    SVC_OK)
 			return fail(st, "created, but the quota was not set");
 		json_decref(out);
 	}
@@ -216,8 +219,7 @@ cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 static int
 cmd_user(struct cli *cli, int argc, char **argv)
 {
-	static const char *const fields[] = {"email", "active", "quota_bytes", "created_at",
-		NULL};
+	static const char *const fields[] = {"email", "active", "quota_bytes", "created_at", NULL};
 	char password[PASSWORD_INPUT_MAX];
 	const char *message = NULL;
 	json_t *out = NULL;
@@ -242,7 +244,8 @@ cmd_user(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (argc < 2)
-		return usage_error("user add|passwd|disable|enable|purge|quota EMAIL, or user list");
+		return usage_error(
+		    "user add|passwd|disable|enable|purge|quota EMAIL, or user list");
 	if (strcmp(argv[0], "add") == 0)
 		return cmd_user_add(cli, argv[1], argc - 2, argv + 2);
 	if (strcmp(argv[0], "quota") == 0 && argc == 3) {
@@ -251,7 +254,7 @@ cmd_user(struct cli *cli, int argc, char **argv)
 		if (parse_u64(argv[2], (unsigned long long)INT64_MAX, &quota) < 0)
 			return usage_error("user quota EMAIL BYTES");
 		q = quota;
-		st = svc_mailbox_update(cli->c, argv[1], NULL, &q, &out);
+		st = svc_mailbox_update(&cli->svc, cli->c, argv[1], NULL, &q, &out);
 	} else if (argc != 2) {
 		return usage_error("too many arguments");
 	} else if (strcmp(argv[0], "passwd") == 0) {
@@ -261,9 +264,9 @@ cmd_user(struct cli *cli, int argc, char **argv)
 		sodium_memzero(password, sizeof(password));
 	} else if (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0) {
 		bool active = argv[0][0] == 'e';
-		st = svc_mailbox_update(cli->c, argv[1], &active, NULL, &out);
+		st = svc_mailbox_update(&cli->svc, cli->c, argv[1], &active, NULL, &out);
 	} else if (strcmp(argv[0], "purge") == 0) {
-		st = svc_mailbox_purge(cli->c, argv[1]);
+		st = svc_mailbox_purge(&cli->svc, cli->c, argv[1]);
 	} else {
 		return usage_error("unknown user command");
 	}
@@ -295,7 +298,8 @@ cmd_alias(struct cli *cli, int argc, char **argv)
 		return EX_OK;
 	}
 	if (argc != 3 || strcmp(argv[0], "add") != 0)
-		return usage_error("alias add SOURCE DEST[,DEST...] | alias list | alias del SOURCE");
+		return usage_error(
+		    "alias add SOURCE DEST[,DEST...] | alias list | alias del SOURCE");
 	for (char *p = argv[2], *save = NULL, *tok; (tok = strtok_r(p, ",", &save)) != NULL;
 	     p = NULL) {
 		if (n == N_ELEMENTS(dests))
@@ -312,8 +316,8 @@ cmd_alias(struct cli *cli, int argc, char **argv)
 static int
 cmd_invite(struct cli *cli, int argc, char **argv)
 {
-	static const char *const list_fields[] = {"id", "status", "created_at", "expires_at",
-		"note", NULL};
+	static const char *const list_fields[] = {
+	    "id", "status", "created_at", "expires_at", "note", NULL};
 	static const char *const code_fields[] = {"code", NULL};
 	unsigned long long count = 1, expires = 0, id;
 	const char *note = "";
@@ -428,7 +432,7 @@ cli_main(int argc, char **argv)
 		}
 		return http_server_run(&cli.cfg);
 	}
-	if (service_init(&cli.svc, &cli.cfg, NULL) != 0)
+	if (service_init(&cli.svc, &cli.cfg, NULL, false) != 0)
 		return fail(SVC_INTERNAL, "cannot hash with the configured argon2 cost");
 	if ((cli.pool = db_pool_new(&cli.cfg, 1, NULL)) == NULL)
 		return fail(SVC_INTERNAL, "out of memory");

@@ -11,9 +11,9 @@
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Longest stored address: 64 local + '@' + 253 domain (+ NUL). */
-#define EMAIL_MAX    320
-#define LOCAL_MAX    64
-#define DOMAIN_MAX   253
+#define EMAIL_MAX     320
+#define LOCAL_MAX     64
+#define DOMAIN_MAX    253
 #define CLIENT_IP_MAX 48
 
 #endif

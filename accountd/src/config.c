@@ -48,8 +48,8 @@ registration_mode_parse(const char *text, enum registration_mode *mode_r)
 }
 
 static int
-parse_uint(const char *text, unsigned long long min, unsigned long long max,
-    unsigned long long *value_r)
+parse_uint(
+    const char *text, unsigned long long min, unsigned long long max, unsigned long long *value_r)
 {
 	unsigned long long v;
 	char *end;
@@ -132,8 +132,7 @@ parse_listen(struct config *cfg, const char *text)
 		return copy_string(cfg->listen_path, sizeof(cfg->listen_path), text + 5);
 	}
 	cfg->listen_kind = LISTEN_TCP;
-	if ((colon = strrchr(text, ':')) == NULL ||
-	    parse_uint(colon + 1, 1, 65535, &port) < 0)
+	if ((colon = strrchr(text, ':')) == NULL || parse_uint(colon + 1, 1, 65535, &port) < 0)
 		return -1;
 	hostlen = (size_t)(colon - text);
 	if (hostlen >= 2 && text[0] == '[' && text[hostlen - 1] == ']') {
@@ -243,52 +242,57 @@ struct setting {
 	const char *help;
 };
 
-#define OFF(f)  offsetof(struct config, f)
-#define SZ(f)   sizeof(((struct config *)0)->f)
-#define STR(n, f, d, h) {n, S_STRING, d, OFF(f), SZ(f), 0, 0, h}
-#define UINT(n, f, d, lo, hi, h) {n, S_UINT, d, OFF(f), 0, lo, hi, h}
-#define RATE(n, f, d, h) {n, S_RATE, d, OFF(f), 0, 0, 0, h}
+#define OFF(f) offsetof(struct config, f)
+#define SZ(f)  sizeof(((struct config *)0)->f)
+#define STR(n, f, d, h)                                                                            \
+	{                                                                                          \
+		n, S_STRING, d, OFF(f), SZ(f), 0, 0, h                                             \
+	}
+#define UINT(n, f, d, lo, hi, h)                                                                   \
+	{                                                                                          \
+		n, S_UINT, d, OFF(f), 0, lo, hi, h                                                 \
+	}
+#define RATE(n, f, d, h)                                                                           \
+	{                                                                                          \
+		n, S_RATE, d, OFF(f), 0, 0, 0, h                                                   \
+	}
 
 static const struct setting settings[] = {
-	{"ACCOUNTD_LISTEN", S_LISTEN, "127.0.0.1:8080", 0, 0, 0, 0,
-	    "HOST:PORT or unix:/path"},
-	STR("ACCOUNTD_DB_HOST", db_host, "localhost", "a host name"),
-	UINT("ACCOUNTD_DB_PORT", db_port, "3306", 1, 65535, "a port"),
-	STR("ACCOUNTD_DB_SOCKET", db_socket, NULL, "a socket path"),
-	STR("ACCOUNTD_DB_NAME", db_name, "mailnest", "a database name"),
-	STR("ACCOUNTD_DB_USER", db_user, "accountd", "a user name"),
-	{"ACCOUNTD_DB_PASSWORD", S_SECRET, NULL, OFF(db_password), SZ(db_password), 0, 0,
-	    "a password"},
-	UINT("ACCOUNTD_DB_TIMEOUT", db_timeout, "3", 1, 60, "seconds (1-60)"),
-	STR("ACCOUNTD_PRIMARY_DOMAIN", primary_domain, NULL, "a domain name"),
-	{"ACCOUNTD_ADMIN_TOKEN", S_SECRET, NULL, 0, 0, 32, 512, "at least 32 characters"},
-	{"ACCOUNTD_REGISTRATION_DEFAULT", S_MODE, "open", 0, 0, 0, 0, "open, invite or closed"},
-	{"ACCOUNTD_RESERVED_USERNAMES", S_RESERVED, "", 0, 0, 0, 0,
-	    "a comma list of usernames"},
-	{"ACCOUNTD_DEFAULT_QUOTA_BYTES", S_U64, "1073741824", OFF(default_quota_bytes), 0, 0,
-	    UINT64_MAX / 2, "a byte count (0 = unlimited)"},
-	UINT("ACCOUNTD_SESSION_TTL", session_ttl, "86400", 60, 90 * 86400,
-	    "seconds (60 to 7776000)"),
-	UINT("ACCOUNTD_ARGON2_MEMORY_KIB", argon2_memory_kib, "19456", 8, 4 * 1024 * 1024,
-	    "KiB (8 to 4194304)"),
-	UINT("ACCOUNTD_ARGON2_TIME", argon2_time, "2", 1, 100, "iterations (1-100)"),
-	{"ACCOUNTD_ARGON2_PARALLELISM", S_PARALLELISM, "1", 0, 0, 1, 1,
-	    "1 (libsodium's argon2id is single-lane)"},
-	UINT("ACCOUNTD_HASH_WORKERS", hash_workers, NULL, 1, 256, "a count (1-256)"),
-	UINT("ACCOUNTD_HASH_QUEUE", hash_queue, NULL, 0, 65536, "a count (0-65536)"),
-	UINT("ACCOUNTD_HTTP_THREADS", http_threads, "4", 1, 256, "a count (1-256)"),
-	UINT("ACCOUNTD_MAX_CONNECTIONS", max_connections, "1024", 1, 65536,
-	    "a count (1-65536)"),
-	UINT("ACCOUNTD_CONNECTION_TIMEOUT", connection_timeout, "10", 1, 3600,
-	    "seconds (1-3600)"),
-	{"ACCOUNTD_TRUSTED_PROXIES", S_PROXIES, "", 0, 0, 0, 0,
-	    "a comma list of IP addresses or 'unix'"},
-	RATE("ACCOUNTD_RATE_REQUESTS", rate_requests, "100/1", "COUNT/SECONDS"),
-	RATE("ACCOUNTD_RATE_REGISTER", rate_register, "5/3600", "COUNT/SECONDS"),
-	RATE("ACCOUNTD_RATE_LOGIN_IP", rate_login_ip, "20/600", "COUNT/SECONDS"),
-	RATE("ACCOUNTD_RATE_LOGIN_ADDRESS", rate_login_address, "5/300", "COUNT/SECONDS"),
-	RATE("ACCOUNTD_RATE_ADMIN_FAIL", rate_admin_fail, "5/300", "COUNT/SECONDS"),
-	STR("ACCOUNTD_MIGRATIONS_DIR", migrations_dir, NULL, "a directory"),
+    {"ACCOUNTD_LISTEN", S_LISTEN, "127.0.0.1:8080", 0, 0, 0, 0, "HOST:PORT or unix:/path"},
+    STR("ACCOUNTD_DB_HOST", db_host, "localhost", "a host name"),
+    UINT("ACCOUNTD_DB_PORT", db_port, "3306", 1, 65535, "a port"),
+    STR("ACCOUNTD_DB_SOCKET", db_socket, NULL, "a socket path"),
+    STR("ACCOUNTD_DB_NAME", db_name, "mailnest", "a database name"),
+    STR("ACCOUNTD_DB_USER", db_user, "accountd", "a user name"),
+    {"ACCOUNTD_DB_PASSWORD", S_SECRET, NULL, OFF(db_password), SZ(db_password), 0, 0, "a password"},
+    UINT("ACCOUNTD_DB_TIMEOUT", db_timeout, "3", 1, 60, "seconds (1-60)"),
+    STR("ACCOUNTD_PRIMARY_DOMAIN", primary_domain, NULL, "a domain name"),
+    {"ACCOUNTD_ADMIN_TOKEN", S_SECRET, NULL, 0, 0, 32, 512, "at least 32 characters"},
+    {"ACCOUNTD_REGISTRATION_DEFAULT", S_MODE, "open", 0, 0, 0, 0, "open, invite or closed"},
+    {"ACCOUNTD_RESERVED_USERNAMES", S_RESERVED, "", 0, 0, 0, 0, "a comma list of usernames"},
+    {"ACCOUNTD_DEFAULT_QUOTA_BYTES", S_U64, "1073741824", OFF(default_quota_bytes), 0, 0,
+        UINT64_MAX / 2, "a byte count (0 = unlimited)"},
+    UINT("ACCOUNTD_SESSION_TTL", session_ttl, "86400", 60, 90 * 86400, "seconds (60 to 7776000)"),
+    UINT("ACCOUNTD_SESSION_CACHE_TTL", session_cache_ttl, "1", 0, 60,
+        "seconds (0 disables, up to 60)"),
+    UINT("ACCOUNTD_ARGON2_MEMORY_KIB", argon2_memory_kib, "19456", 8, 4 * 1024 * 1024,
+        "KiB (8 to 4194304)"),
+    UINT("ACCOUNTD_ARGON2_TIME", argon2_time, "2", 1, 100, "iterations (1-100)"),
+    {"ACCOUNTD_ARGON2_PARALLELISM", S_PARALLELISM, "1", 0, 0, 1, 1,
+        "1 (libsodium's argon2id is single-lane)"},
+    UINT("ACCOUNTD_HASH_WORKERS", hash_workers, NULL, 1, 256, "a count (1-256)"),
+    UINT("ACCOUNTD_HASH_QUEUE", hash_queue, NULL, 0, 65536, "a count (0-65536)"),
+    UINT("ACCOUNTD_HTTP_THREADS", http_threads, "4", 1, 256, "a count (1-256)"),
+    UINT("ACCOUNTD_MAX_CONNECTIONS", max_connections, "1024", 1, 65536, "a count (1-65536)"),
+    UINT("ACCOUNTD_CONNECTION_TIMEOUT", connection_timeout, "10", 1, 3600, "seconds (1-3600)"),
+    {"ACCOUNTD_TRUSTED_PROXIES", S_PROXIES, "", 0, 0, 0, 0,
+        "a comma list of IP addresses or 'unix'"},
+    RATE("ACCOUNTD_RATE_REQUESTS", rate_requests, "100/1", "COUNT/SECONDS"),
+    RATE("ACCOUNTD_RATE_REGISTER", rate_register, "5/3600", "COUNT/SECONDS"),
+    RATE("ACCOUNTD_RATE_LOGIN_IP", rate_login_ip, "20/600", "COUNT/SECONDS"),
+    RATE("ACCOUNTD_RATE_LOGIN_ADDRESS", rate_login_address, "5/300", "COUNT/SECONDS"),
+    RATE("ACCOUNTD_RATE_ADMIN_FAIL", rate_admin_fail, "5/300", "COUNT/SECONDS"),
+    STR("ACCOUNTD_MIGRATIONS_DIR", migrations_dir, NULL, "a directory"),
 };
 
 static int
@@ -304,8 +308,8 @@ apply_setting(struct config *cfg, const struct setting *s, const char *value)
 		if (strlen(value) < s->min || (s->max != 0 && strlen(value) > s->max))
 			return -1;
 		if (s->size == 0) { /* the admin token: keep only its hash */
-			crypto_hash_sha256(cfg->admin_token_hash, (const unsigned char *)value,
-			    strlen(value));
+			crypto_hash_sha256(
+			    cfg->admin_token_hash, (const unsigned char *)value, strlen(value));
 			cfg->admin_enabled = true;
 			return 0;
 		}
@@ -442,8 +446,8 @@ known_key(const char *key)
 /* KEY=VALUE lines; blank lines and '#' comments allowed; optional quotes
  * around the value (as systemd EnvironmentFile and shells write them). */
 static int
-file_settings_read(struct file_settings *fs, const char *path, char *error_buf,
-    size_t error_size, const char **error_r)
+file_settings_read(struct file_settings *fs, const char *path, char *error_buf, size_t error_size,
+    const char **error_r)
 {
 	FILE *fp;
 	size_t len;
@@ -493,13 +497,14 @@ file_settings_read(struct file_settings *fs, const char *path, char *error_buf,
 		*eq = '\0';
 		value = eq + 1;
 		if (!known_key(line)) {
-			snprintf(error_buf, error_size, "%s:%u: unknown setting %s", path, lineno,
-			    line);
+			snprintf(
+			    error_buf, error_size, "%s:%u: unknown setting %s", path, lineno, line);
 			*error_r = error_buf;
 			return -1;
 		}
 		len = strlen(value);
-		if (len >= 2 && (value[0] == '"' || value[0] == '\'') && value[len - 1] == value[0]) {
+		if (len >= 2 && (value[0] == '"' || value[0] == '\'') &&
+		    value[len - 1] == value[0]) {
 			value[len - 1] = '\0';
 			value++;
 		}

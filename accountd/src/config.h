@@ -53,6 +53,7 @@ struct config {
 
 	uint64_t default_quota_bytes;
 	unsigned session_ttl;
+	unsigned session_cache_ttl;
 
 	unsigned argon2_memory_kib;
 	unsigned argon2_time;
@@ -85,8 +86,8 @@ MUST_CHECK int config_parse(struct config *cfg, config_lookup_fn *lookup, void *
     char *error_buf, size_t error_size, const char **error_r);
 
 /* config_parse() over the environment and ACCOUNTD_CONFIG_FILE. */
-MUST_CHECK int config_load(struct config *cfg, char *error_buf, size_t error_size,
-    const char **error_r);
+MUST_CHECK int config_load(
+    struct config *cfg, char *error_buf, size_t error_size, const char **error_r);
 
 /* Parse "COUNT/SECONDS". */
 MUST_CHECK int config_parse_rate(const char *text, struct rate *rate_r);

@@ -56,73 +56,73 @@ enum query {
 };
 
 #define MAILBOX_COLUMNS                                                                            \
-	"m.id, m.domain_id, m.email, m.active, d.active, m.quota_bytes, m.created_at, "           \
+	"m.id, m.domain_id, m.email, m.active, d.active, m.quota_bytes, m.created_at, "            \
 	"m.password_hash"
 
 static const char *const query_sql[Q_COUNT] = {
-	[Q_PING] = "SELECT 1",
-	[Q_SETTING_GET] = "SELECT value FROM settings WHERE name = ?",
-	[Q_SETTING_SET] = "INSERT INTO settings (name, value) VALUES (?, ?) "
-			  "ON DUPLICATE KEY UPDATE value = VALUES(value)",
-	[Q_DOMAIN_INSERT] = "INSERT INTO domains (name) VALUES (?)",
-	[Q_DOMAIN_GET] = "SELECT id, name, active, created_at FROM domains WHERE name = ?",
-	[Q_DOMAIN_LIST] = "SELECT id, name, active, created_at FROM domains ORDER BY name",
-	[Q_DOMAIN_SET_ACTIVE] = "UPDATE domains SET active = ? WHERE name = ?",
-	[Q_ADDRESS_TAKEN] = "SELECT 1 FROM mailboxes WHERE email = ? "
-			    "UNION ALL SELECT 1 FROM aliases WHERE source = ? LIMIT 1",
-	[Q_MAILBOX_INSERT] = "INSERT INTO mailboxes (domain_id, local_part, email, "
-			     "password_hash, quota_bytes) VALUES (?, ?, ?, ?, ?)",
-	[Q_MAILBOX_GET] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
-			  "JOIN domains d ON d.id = m.domain_id WHERE m.email = ?",
-	[Q_MAILBOX_GET_BY_ID] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
-				"JOIN domains d ON d.id = m.domain_id WHERE m.id = ?",
-	[Q_MAILBOX_SET_HASH] = "UPDATE mailboxes SET password_hash = ? WHERE id = ?",
-	[Q_MAILBOX_SET_ACTIVE] = "UPDATE mailboxes SET active = ?, deactivated_at = "
-				 "IF(? = 1, NULL, CURRENT_TIMESTAMP(3)) WHERE id = ?",
-	[Q_MAILBOX_SET_QUOTA] = "UPDATE mailboxes SET quota_bytes = ? WHERE id = ?",
-	[Q_MAILBOX_LIST] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
-			   "JOIN domains d ON d.id = m.domain_id "
-			   "WHERE (? = '' OR d.name = ?) AND m.email > ? "
-			   "ORDER BY m.email LIMIT ?",
-	[Q_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?",
-	[Q_PURGE_QUEUE_ADD] = "INSERT INTO maildir_purge_queue (email) VALUES (?)",
-	[Q_SESSION_INSERT] = "INSERT INTO sessions (token_hash, mailbox_id, expires_at) "
-			     "VALUES (?, ?, ?)",
-	[Q_SESSION_LOOKUP] = "SELECT " MAILBOX_COLUMNS " FROM sessions s "
-			     "JOIN mailboxes m ON m.id = s.mailbox_id "
-			     "JOIN domains d ON d.id = m.domain_id "
-			     "WHERE s.token_hash = ? AND s.expires_at > UTC_TIMESTAMP(3) "
-			     "AND m.active = 1 AND d.active = 1",
-	[Q_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
-	[Q_SESSION_DELETE_OTHERS] = "DELETE FROM sessions WHERE mailbox_id = ? "
-				    "AND token_hash <> ?",
-	[Q_SESSION_PURGE_EXPIRED] = "DELETE FROM sessions WHERE expires_at < UTC_TIMESTAMP(3) "
-				    "LIMIT 10000",
-	[Q_ALIAS_INSERT] = "INSERT INTO aliases (domain_id, source, destination) "
-			   "VALUES (?, ?, ?)",
-	[Q_ALIAS_LIST] = "SELECT a.source, a.destination FROM aliases a "
-			 "JOIN domains d ON d.id = a.domain_id WHERE (? = '' OR d.name = ?) "
-			 "ORDER BY a.source, a.destination",
-	[Q_ALIAS_DELETE] = "DELETE FROM aliases WHERE source = ?",
-	[Q_ALIAS_DELETE_DESTINATION] = "DELETE FROM aliases WHERE destination = ?",
-	[Q_INVITE_INSERT] = "INSERT INTO invites (code_hash, note, expires_at) VALUES (?, ?, ?)",
-	[Q_INVITE_CLAIM] = "SELECT id FROM invites WHERE code_hash = ? AND used_at IS NULL "
-			   "AND revoked_at IS NULL "
-			   "AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(3)) FOR UPDATE",
-	[Q_INVITE_MARK_USED] = "UPDATE invites SET used_at = UTC_TIMESTAMP(3), used_by = ? "
-			       "WHERE id = ?",
-	[Q_INVITE_LIST] = "SELECT id, note, created_at, expires_at, CASE "
-			  "WHEN revoked_at IS NOT NULL THEN 'revoked' "
-			  "WHEN used_at IS NOT NULL THEN 'used' "
-			  "WHEN expires_at IS NOT NULL AND expires_at <= UTC_TIMESTAMP(3) "
-			  "THEN 'expired' ELSE 'unused' END FROM invites ORDER BY id",
-	[Q_INVITE_REVOKE] = "UPDATE invites SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? "
-			    "AND revoked_at IS NULL AND used_at IS NULL",
-	[Q_MIGRATION_LOCK] = "SELECT GET_LOCK('accountd.migrate', 60)",
-	[Q_MIGRATION_UNLOCK] = "SELECT RELEASE_LOCK('accountd.migrate')",
-	[Q_MIGRATION_GET] = "SELECT checksum FROM schema_migrations WHERE version = ?",
-	[Q_MIGRATION_RECORD] = "INSERT INTO schema_migrations (version, name, checksum) "
-			       "VALUES (?, ?, ?)",
+    [Q_PING] = "SELECT 1",
+    [Q_SETTING_GET] = "SELECT value FROM settings WHERE name = ?",
+    [Q_SETTING_SET] = "INSERT INTO settings (name, value) VALUES (?, ?) "
+                      "ON DUPLICATE KEY UPDATE value = VALUES(value)",
+    [Q_DOMAIN_INSERT] = "INSERT INTO domains (name) VALUES (?)",
+    [Q_DOMAIN_GET] = "SELECT id, name, active, created_at FROM domains WHERE name = ?",
+    [Q_DOMAIN_LIST] = "SELECT id, name, active, created_at FROM domains ORDER BY name",
+    [Q_DOMAIN_SET_ACTIVE] = "UPDATE domains SET active = ? WHERE name = ?",
+    [Q_ADDRESS_TAKEN] = "SELECT 1 FROM mailboxes WHERE email = ? "
+                        "UNION ALL SELECT 1 FROM aliases WHERE source = ? LIMIT 1",
+    [Q_MAILBOX_INSERT] = "INSERT INTO mailboxes (domain_id, local_part, email, "
+                         "password_hash, quota_bytes) VALUES (?, ?, ?, ?, ?)",
+    [Q_MAILBOX_GET] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
+                      "JOIN domains d ON d.id = m.domain_id WHERE m.email = ?",
+    [Q_MAILBOX_GET_BY_ID] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
+                            "JOIN domains d ON d.id = m.domain_id WHERE m.id = ?",
+    [Q_MAILBOX_SET_HASH] = "UPDATE mailboxes SET password_hash = ? WHERE id = ?",
+    [Q_MAILBOX_SET_ACTIVE] = "UPDATE mailboxes SET active = ?, deactivated_at = "
+                             "IF(? = 1, NULL, CURRENT_TIMESTAMP(3)) WHERE id = ?",
+    [Q_MAILBOX_SET_QUOTA] = "UPDATE mailboxes SET quota_bytes = ? WHERE id = ?",
+    [Q_MAILBOX_LIST] = "SELECT " MAILBOX_COLUMNS " FROM mailboxes m "
+                       "JOIN domains d ON d.id = m.domain_id "
+                       "WHERE (? = '' OR d.name = ?) AND m.email > ? "
+                       "ORDER BY m.email LIMIT ?",
+    [Q_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?",
+    [Q_PURGE_QUEUE_ADD] = "INSERT INTO maildir_purge_queue (email) VALUES (?)",
+    [Q_SESSION_INSERT] = "INSERT INTO sessions (token_hash, mailbox_id, expires_at) "
+                         "VALUES (?, ?, ?)",
+    [Q_SESSION_LOOKUP] = "SELECT " MAILBOX_COLUMNS " FROM sessions s "
+                         "JOIN mailboxes m ON m.id = s.mailbox_id "
+                         "JOIN domains d ON d.id = m.domain_id "
+                         "WHERE s.token_hash = ? AND s.expires_at > UTC_TIMESTAMP(3) "
+                         "AND m.active = 1 AND d.active = 1",
+    [Q_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?",
+    [Q_SESSION_DELETE_OTHERS] = "DELETE FROM sessions WHERE mailbox_id = ? "
+                                "AND token_hash <> ?",
+    [Q_SESSION_PURGE_EXPIRED] = "DELETE FROM sessions WHERE expires_at < UTC_TIMESTAMP(3) "
+                                "LIMIT 10000",
+    [Q_ALIAS_INSERT] = "INSERT INTO aliases (domain_id, source, destination) "
+                       "VALUES (?, ?, ?)",
+    [Q_ALIAS_LIST] = "SELECT a.source, a.destination FROM aliases a "
+                     "JOIN domains d ON d.id = a.domain_id WHERE (? = '' OR d.name = ?) "
+                     "ORDER BY a.source, a.destination",
+    [Q_ALIAS_DELETE] = "DELETE FROM aliases WHERE source = ?",
+    [Q_ALIAS_DELETE_DESTINATION] = "DELETE FROM aliases WHERE destination = ?",
+    [Q_INVITE_INSERT] = "INSERT INTO invites (code_hash, note, expires_at) VALUES (?, ?, ?)",
+    [Q_INVITE_CLAIM] = "SELECT id FROM invites WHERE code_hash = ? AND used_at IS NULL "
+                       "AND revoked_at IS NULL "
+                       "AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(3)) FOR UPDATE",
+    [Q_INVITE_MARK_USED] = "UPDATE invites SET used_at = UTC_TIMESTAMP(3), used_by = ? "
+                           "WHERE id = ?",
+    [Q_INVITE_LIST] = "SELECT id, note, created_at, expires_at, CASE "
+                      "WHEN revoked_at IS NOT NULL THEN 'revoked' "
+                      "WHEN used_at IS NOT NULL THEN 'used' "
+                      "WHEN expires_at IS NOT NULL AND expires_at <= UTC_TIMESTAMP(3) "
+                      "THEN 'expired' ELSE 'unused' END FROM invites ORDER BY id",
+    [Q_INVITE_REVOKE] = "UPDATE invites SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? "
+                        "AND revoked_at IS NULL AND used_at IS NULL",
+    [Q_MIGRATION_LOCK] = "SELECT GET_LOCK('accountd.migrate', 60)",
+    [Q_MIGRATION_UNLOCK] = "SELECT RELEASE_LOCK('accountd.migrate')",
+    [Q_MIGRATION_GET] = "SELECT checksum FROM schema_migrations WHERE version = ?",
+    [Q_MIGRATION_RECORD] = "INSERT INTO schema_migrations (version, name, checksum) "
+                           "VALUES (?, ?, ?)",
 };
 
 struct db_conn {
@@ -152,11 +152,26 @@ struct param {
 	long long int_value;
 };
 
-#define P_STR(s)     {MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), false, 0}
-#define P_BIN(b, n)  {MYSQL_TYPE_BLOB, (b), (n), false, 0}
-#define P_INT(v)     {MYSQL_TYPE_LONGLONG, NULL, 0, false, (long long)(v)}
-#define P_NULL       {MYSQL_TYPE_NULL, NULL, 0, true, 0}
-#define P_OPT_STR(s) {MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), (s)[0] == '\0', 0}
+#define P_STR(s)                                                                                   \
+	{                                                                                          \
+		MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), false, 0                         \
+	}
+#define P_BIN(b, n)                                                                                \
+	{                                                                                          \
+		MYSQL_TYPE_BLOB, (b), (n), false, 0                                                \
+	}
+#define P_INT(v)                                                                                   \
+	{                                                                                          \
+		MYSQL_TYPE_LONGLONG, NULL, 0, false, (long long)(v)                                \
+	}
+#define P_NULL                                                                                     \
+	{                                                                                          \
+		MYSQL_TYPE_NULL, NULL, 0, true, 0                                                  \
+	}
+#define P_OPT_STR(s)                                                                               \
+	{                                                                                          \
+		MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), (s)[0] == '\0', 0                \
+	}
 
 /* One fetched row, every column as NUL-terminated text (DATETIME columns
  * already in ISO 8601 UTC form). */
@@ -298,7 +313,7 @@ conn_open(struct db_conn *c)
 	 * pay for a connection attempt. */
 	pthread_mutex_lock(&pool->lock);
 	recent_failure = pool->last_connect_failure.tv_sec != 0 &&
-			 seconds_since(&pool->last_connect_failure) < 0.5;
+	                 seconds_since(&pool->last_connect_failure) < 0.5;
 	pthread_mutex_unlock(&pool->lock);
 	if (recent_failure)
 		return DB_UNAVAILABLE;
@@ -316,9 +331,8 @@ conn_open(struct db_conn *c)
 	mysql_options(c->mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(c->mysql, MYSQL_INIT_COMMAND, init);
 	if (mysql_real_connect(c->mysql, cfg->db_host, cfg->db_user,
-		cfg->db_password[0] != '\0' ? cfg->db_password : NULL, cfg->db_name,
-		cfg->db_port, cfg->db_socket[0] != '\0' ? cfg->db_socket : NULL,
-		CLIENT_FOUND_ROWS) == NULL) {
+	        cfg->db_password[0] != '\0' ? cfg->db_password : NULL, cfg->db_name, cfg->db_port,
+	        cfg->db_socket[0] != '\0' ? cfg->db_socket : NULL, CLIENT_FOUND_ROWS) == NULL) {
 		log_warnx("db_connect_failed errno=%u error=\"%s\"", mysql_errno(c->mysql),
 		    mysql_error(c->mysql));
 		mysql_close(c->mysql);
@@ -457,7 +471,7 @@ run_once(struct db_conn *c, enum query q, const struct param *params, size_t n_p
 				if (row->nulls[i])
 					row->lens[i] = 0;
 				else if (fields[i].type == MYSQL_TYPE_DATETIME ||
-					 fields[i].type == MYSQL_TYPE_TIMESTAMP)
+				         fields[i].type == MYSQL_TYPE_TIMESTAMP)
 					time_to_iso(row->cols[i], &row->lens[i]);
 			}
 			if (handler != NULL && handler(ctx, row) != 0) {
@@ -649,9 +663,9 @@ convert_alias(void *dst, const struct row *row)
 	struct db_alias *a = dst;
 
 	return copy_text(a->source, sizeof(a->source), row, 0) < 0 ||
-			   copy_text(a->destination, sizeof(a->destination), row, 1) < 0
-		   ? -1
-		   : 0;
+	               copy_text(a->destination, sizeof(a->destination), row, 1) < 0
+	           ? -1
+	           : 0;
 }
 
 static int
@@ -661,11 +675,11 @@ convert_invite(void *dst, const struct row *row)
 
 	inv->id = (unsigned)strtoul(row->cols[0], NULL, 10);
 	return copy_text(inv->note, sizeof(inv->note), row, 1) < 0 ||
-			   copy_text(inv->created_at, sizeof(inv->created_at), row, 2) < 0 ||
-			   copy_text(inv->expires_at, sizeof(inv->expires_at), row, 3) < 0 ||
-			   copy_text(inv->status, sizeof(inv->status), row, 4) < 0
-		   ? -1
-		   : 0;
+	               copy_text(inv->created_at, sizeof(inv->created_at), row, 2) < 0 ||
+	               copy_text(inv->expires_at, sizeof(inv->expires_at), row, 3) < 0 ||
+	               copy_text(inv->status, sizeof(inv->status), row, 4) < 0
+	           ? -1
+	           : 0;
 }
 
 struct found {
@@ -798,11 +812,11 @@ db_address_taken(struct db_conn *c, const char *email, bool *taken_r)
 }
 
 enum db_status
-db_mailbox_insert(struct db_conn *c, unsigned domain_id, const char *local_part,
-    const char *email, const char *hash, uint64_t quota, unsigned *id_r)
+db_mailbox_insert(struct db_conn *c, unsigned domain_id, const char *local_part, const char *email,
+    const char *hash, uint64_t quota, unsigned *id_r)
 {
-	struct param p[] = {P_INT(domain_id), P_STR(local_part), P_STR(email), P_STR(hash),
-	    P_INT(quota)};
+	struct param p[] = {
+	    P_INT(domain_id), P_STR(local_part), P_STR(email), P_STR(hash), P_INT(quota)};
 
 	return insert(c, Q_MAILBOX_INSERT, p, 5, id_r);
 }
@@ -873,8 +887,8 @@ db_purge_queue_add(struct db_conn *c, const char *email)
 }
 
 enum db_status
-db_session_insert(struct db_conn *c, const unsigned char *token_hash, unsigned mailbox_id,
-    const char *expires_at)
+db_session_insert(
+    struct db_conn *c, const unsigned char *token_hash, unsigned mailbox_id, const char *expires_at)
 {
 	struct param p[] = {P_BIN(token_hash, 32), P_INT(mailbox_id), P_STR(expires_at)};
 
@@ -913,8 +927,7 @@ db_session_purge_expired(struct db_conn *c)
 }
 
 enum db_status
-db_alias_insert(struct db_conn *c, unsigned domain_id, const char *source,
-    const char *destination)
+db_alias_insert(struct db_conn *c, unsigned domain_id, const char *source, const char *destination)
 {
 	struct param p[] = {P_INT(domain_id), P_STR(source), P_STR(destination)};
 
@@ -1001,15 +1014,14 @@ store_lock_result(void *ctx, const struct row *row)
 enum db_status
 db_migration_lock(struct db_conn *c)
 {
-	static const char create[] =
-	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	    "version INT UNSIGNED NOT NULL PRIMARY KEY, "
-	    "name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL, "
-	    "applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
-	    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	static const char create[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                             "version INT UNSIGNED NOT NULL PRIMARY KEY, "
+	                             "name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL, "
+	                             "applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+	                             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 	bool locked = false;
-	enum db_status status = run(c, Q_MIGRATION_LOCK, NULL, 0, store_lock_result, &locked,
-	    NULL, NULL);
+	enum db_status status =
+	    run(c, Q_MIGRATION_LOCK, NULL, 0, store_lock_result, &locked, NULL, NULL);
 
 	if (status != DB_OK)
 		return status;
@@ -1031,8 +1043,7 @@ db_migration_get(struct db_conn *c, unsigned version, char *checksum_r)
 {
 	struct param p[] = {P_INT(version)};
 	struct text_out out = {checksum_r, 65, false};
-	enum db_status status =
-	    run(c, Q_MIGRATION_GET, p, 1, store_first_text, &out, NULL, NULL);
+	enum db_status status = run(c, Q_MIGRATION_GET, p, 1, store_first_text, &out, NULL, NULL);
 
 	return status == DB_OK && !out.found ? DB_NOT_FOUND : status;
 }

@@ -73,57 +73,56 @@ MUST_CHECK enum db_status db_begin(struct db_conn *c);
 MUST_CHECK enum db_status db_commit(struct db_conn *c);
 void db_rollback(struct db_conn *c);
 
-MUST_CHECK enum db_status db_setting_get(struct db_conn *c, const char *name, char *value_r,
-    size_t size);
+MUST_CHECK enum db_status db_setting_get(
+    struct db_conn *c, const char *name, char *value_r, size_t size);
 MUST_CHECK enum db_status db_setting_set(struct db_conn *c, const char *name, const char *value);
 
 MUST_CHECK enum db_status db_domain_insert(struct db_conn *c, const char *name);
-MUST_CHECK enum db_status db_domain_get(struct db_conn *c, const char *name,
-    struct db_domain *row_r);
+MUST_CHECK enum db_status db_domain_get(
+    struct db_conn *c, const char *name, struct db_domain *row_r);
 MUST_CHECK enum db_status db_domain_list(struct db_conn *c, db_row_fn *fn, void *ctx);
 MUST_CHECK enum db_status db_domain_set_active(struct db_conn *c, const char *name, bool active);
 
 /* Is email a mailbox or the source of an alias? */
 MUST_CHECK enum db_status db_address_taken(struct db_conn *c, const char *email, bool *taken_r);
 MUST_CHECK enum db_status db_mailbox_insert(struct db_conn *c, unsigned domain_id,
-    const char *local_part, const char *email, const char *hash, uint64_t quota,
-    unsigned *id_r);
-MUST_CHECK enum db_status db_mailbox_get(struct db_conn *c, const char *email,
-    struct db_mailbox *row_r);
-MUST_CHECK enum db_status db_mailbox_get_by_id(struct db_conn *c, unsigned id,
-    struct db_mailbox *row_r);
+    const char *local_part, const char *email, const char *hash, uint64_t quota, unsigned *id_r);
+MUST_CHECK enum db_status db_mailbox_get(
+    struct db_conn *c, const char *email, struct db_mailbox *row_r);
+MUST_CHECK enum db_status db_mailbox_get_by_id(
+    struct db_conn *c, unsigned id, struct db_mailbox *row_r);
 MUST_CHECK enum db_status db_mailbox_set_hash(struct db_conn *c, unsigned id, const char *hash);
 MUST_CHECK enum db_status db_mailbox_set_active(struct db_conn *c, unsigned id, bool active);
 MUST_CHECK enum db_status db_mailbox_set_quota(struct db_conn *c, unsigned id, uint64_t quota);
 /* Keyset paging: rows with email > after, ordered by email. */
-MUST_CHECK enum db_status db_mailbox_list(struct db_conn *c, const char *domain,
-    const char *after, unsigned limit, db_row_fn *fn, void *ctx);
+MUST_CHECK enum db_status db_mailbox_list(struct db_conn *c, const char *domain, const char *after,
+    unsigned limit, db_row_fn *fn, void *ctx);
 MUST_CHECK enum db_status db_mailbox_delete(struct db_conn *c, unsigned id);
 MUST_CHECK enum db_status db_purge_queue_add(struct db_conn *c, const char *email);
 
 MUST_CHECK enum db_status db_session_insert(struct db_conn *c, const unsigned char *token_hash,
     unsigned mailbox_id, const char *expires_at);
 /* The live session's mailbox (active, in an active domain, not expired). */
-MUST_CHECK enum db_status db_session_lookup(struct db_conn *c, const unsigned char *token_hash,
-    struct db_mailbox *row_r);
+MUST_CHECK enum db_status db_session_lookup(
+    struct db_conn *c, const unsigned char *token_hash, struct db_mailbox *row_r);
 MUST_CHECK enum db_status db_session_delete(struct db_conn *c, const unsigned char *token_hash);
 /* All sessions of the mailbox but keep (which may be NULL). */
-MUST_CHECK enum db_status db_session_delete_others(struct db_conn *c, unsigned mailbox_id,
-    const unsigned char *keep);
+MUST_CHECK enum db_status db_session_delete_others(
+    struct db_conn *c, unsigned mailbox_id, const unsigned char *keep);
 MUST_CHECK enum db_status db_session_purge_expired(struct db_conn *c);
 
-MUST_CHECK enum db_status db_alias_insert(struct db_conn *c, unsigned domain_id,
-    const char *source, const char *destination);
-MUST_CHECK enum db_status db_alias_list(struct db_conn *c, const char *domain, db_row_fn *fn,
-    void *ctx);
+MUST_CHECK enum db_status db_alias_insert(
+    struct db_conn *c, unsigned domain_id, const char *source, const char *destination);
+MUST_CHECK enum db_status db_alias_list(
+    struct db_conn *c, const char *domain, db_row_fn *fn, void *ctx);
 MUST_CHECK enum db_status db_alias_delete(struct db_conn *c, const char *source);
 MUST_CHECK enum db_status db_alias_delete_destination(struct db_conn *c, const char *dest);
 
 MUST_CHECK enum db_status db_invite_insert(struct db_conn *c, const unsigned char *code_hash,
     const char *note, const char *expires_at, unsigned *id_r);
 /* Lock a usable invite for the current transaction. */
-MUST_CHECK enum db_status db_invite_claim(struct db_conn *c, const unsigned char *code_hash,
-    unsigned *id_r);
+MUST_CHECK enum db_status db_invite_claim(
+    struct db_conn *c, const unsigned char *code_hash, unsigned *id_r);
 MUST_CHECK enum db_status db_invite_mark_used(struct db_conn *c, unsigned id, unsigned mailbox_id);
 MUST_CHECK enum db_status db_invite_list(struct db_conn *c, db_row_fn *fn, void *ctx);
 MUST_CHECK enum db_status db_invite_revoke(struct db_conn *c, unsigned id);
@@ -131,10 +130,9 @@ MUST_CHECK enum db_status db_invite_revoke(struct db_conn *c, unsigned id);
 /* Migrations: serialised by a named server lock. */
 MUST_CHECK enum db_status db_migration_lock(struct db_conn *c);
 void db_migration_unlock(struct db_conn *c);
-MUST_CHECK enum db_status db_migration_get(struct db_conn *c, unsigned version,
-    char *checksum_r);
-MUST_CHECK enum db_status db_migration_record(struct db_conn *c, unsigned version,
-    const char *name, const char *checksum);
+MUST_CHECK enum db_status db_migration_get(struct db_conn *c, unsigned version, char *checksum_r);
+MUST_CHECK enum db_status db_migration_record(
+    struct db_conn *c, unsigned version, const char *name, const char *checksum);
 /* One trusted DDL statement from a migration file (no parameters). */
 MUST_CHECK enum db_status db_exec_script_statement(struct db_conn *c, const char *sql, size_t len);
 

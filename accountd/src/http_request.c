@@ -129,7 +129,10 @@ static void
 wipe_json_secrets(json_t *obj)
 {
 	static const char *const secret_keys[] = {
-		"password", "current_password", "new_password", "invite",
+	    "password",
+	    "current_password",
+	    "new_password",
+	    "invite",
 	};
 
 	if (!json_is_object(obj))
@@ -137,8 +140,8 @@ wipe_json_secrets(json_t *obj)
 	for (size_t i = 0; i < N_ELEMENTS(secret_keys); i++) {
 		json_t *v = json_object_get(obj, secret_keys[i]);
 		if (json_is_string(v))
-			sodium_memzero((char *)(uintptr_t)json_string_value(v),
-			    json_string_length(v));
+			sodium_memzero(
+			    (char *)(uintptr_t)json_string_value(v), json_string_length(v));
 	}
 }
 
@@ -306,8 +309,8 @@ request_resume(struct request *req)
 }
 
 int
-body_string(struct request *req, const char *key, bool required, const char **value_r,
-    size_t *len_r)
+body_string(
+    struct request *req, const char *key, bool required, const char **value_r, size_t *len_r)
 {
 	json_t *v = json_object_get(req->json, key);
 	char message[128];
@@ -342,7 +345,8 @@ body_only(struct request *req, const char *const *keys)
 	json_t *value;
 	char message[160];
 
-	json_object_foreach(req->json, key, value) {
+	json_object_foreach(req->json, key, value)
+	{
 		bool known = false;
 
 		for (size_t i = 0; keys[i] != NULL && !known; i++)

@@ -23,8 +23,8 @@ struct route;
 
 struct reply {
 	unsigned status;
-	json_t *body;      /* JSON reply, owned */
-	char *text;        /* or a text reply (metrics), owned */
+	json_t *body; /* JSON reply, owned */
+	char *text;   /* or a text reply (metrics), owned */
 	size_t text_len;
 	const char *allow; /* Allow header for 405 */
 	unsigned retry_after;
@@ -77,8 +77,8 @@ void request_resume(struct request *req);
 
 /* A body field: string (required or optional) or absent. Returns -1 after
  * replying 400 when the field is missing or of the wrong type. */
-MUST_CHECK int body_string(struct request *req, const char *key, bool required,
-    const char **value_r, size_t *len_r);
+MUST_CHECK int body_string(
+    struct request *req, const char *key, bool required, const char **value_r, size_t *len_r);
 /* 400 unless every key of the body is in the NULL-terminated list. */
 MUST_CHECK int body_only(struct request *req, const char *const *keys);
 

@@ -216,8 +216,8 @@ answer(void *cls, struct MHD_Connection *connection, const char *url, const char
 		atomic_fetch_add(&srv->in_flight, 1);
 		routes_match(req, url);
 		/* Refuse an announced oversized body before reading it. */
-		length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		length = MHD_lookup_connection_value(
+		    connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (length != NULL && strtoull(length, NULL, 10) > BODY_MAX) {
 			reply_code(req, 413, "payload_too_large", "the body is over 16 KiB");
 			return request_send(req);
@@ -327,6 +327,7 @@ server_cleanup(struct server *srv)
 	ratelimit_free(&srv->limit_login_ip);
 	ratelimit_free(&srv->limit_login_address);
 	ratelimit_free(&srv->limit_admin_fail);
+	service_deinit(&srv->svc);
 	metrics_free(&srv->metrics);
 }
 
@@ -354,7 +355,7 @@ server_init(struct server *srv, const struct config *cfg)
 		log_warnx("out of memory at start-up");
 		return -1;
 	}
-	if (service_init(&srv->svc, cfg, srv->metrics) != 0) {
+	if (service_init(&srv->svc, cfg, srv->metrics, true) != 0) {
 		log_warnx("cannot hash with the configured argon2 cost (out of memory?)");
 		return -1;
 	}
@@ -404,16 +405,15 @@ http_server_run(const struct config *cfg)
 		server_cleanup(&srv);
 		return 1;
 	}
-	srv.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-					  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-					  MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, answer, &srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &srv,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, &srv, MHD_OPTION_NOTIFY_CONNECTION,
-	    notify_connection, &srv, MHD_OPTION_END);
+	srv.daemon =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	        0, NULL, NULL, answer, &srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &srv,
+	        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
+	        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	        cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	        MHD_OPTION_NOTIFY_COMPLETED, request_completed, &srv, MHD_OPTION_NOTIFY_CONNECTION,
+	        notify_connection, &srv, MHD_OPTION_END);
 	if (srv.daemon == NULL) {
 		log_warnx("cannot start the HTTP daemon");
 		close(fd);

@@ -9,12 +9,39 @@
 #include "metrics.h"
 
 static const unsigned tracked_status[] = {
-	200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 431, 500, 503,
+    200,
+    201,
+    204,
+    400,
+    401,
+    403,
+    404,
+    405,
+    409,
+    413,
+    415,
+    422,
+    429,
+    431,
+    500,
+    503,
 };
 #define N_STATUS (N_ELEMENTS(tracked_status) + 1) /* + "other" */
 
 static const double latency_bounds[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
 };
 #define N_LATENCY (N_ELEMENTS(latency_bounds) + 1)
 
@@ -22,7 +49,12 @@ static const double hash_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 #define N_HASH (N_ELEMENTS(hash_bounds) + 1)
 
 static const char *const limit_names[LIMIT_COUNT] = {
-	"requests", "register", "login_ip", "login_address", "admin_fail", "hash_busy",
+    "requests",
+    "register",
+    "login_ip",
+    "login_address",
+    "admin_fail",
+    "hash_busy",
 };
 
 struct histogram_row {
@@ -33,8 +65,8 @@ struct histogram_row {
 
 struct metrics {
 	const char *const *route_names;
-	size_t n_routes; /* + 1 for unmatched requests */
-	atomic_ullong *requests; /* [route][status] */
+	size_t n_routes;               /* + 1 for unmatched requests */
+	atomic_ullong *requests;       /* [route][status] */
 	struct histogram_row *latency; /* [route] */
 	atomic_ullong hash_buckets[N_HASH];
 	atomic_ullong hash_count;
@@ -90,8 +122,8 @@ observe(atomic_ullong *buckets, const double *bounds, size_t n_bounds, atomic_ul
 		i++;
 	atomic_fetch_add_explicit(&buckets[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(sum_us, (unsigned long long)(seconds * 1e6),
-	    memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    sum_us, (unsigned long long)(seconds * 1e6), memory_order_relaxed);
 }
 
 void
@@ -101,11 +133,11 @@ metrics_request(struct metrics *m, size_t route, unsigned status, double seconds
 
 	if (route > m->n_routes)
 		route = m->n_routes;
-	atomic_fetch_add_explicit(&m->requests[route * N_STATUS + status_index(status)], 1,
-	    memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    &m->requests[route * N_STATUS + status_index(status)], 1, memory_order_relaxed);
 	row = &m->latency[route];
-	observe(row->buckets, latency_bounds, N_ELEMENTS(latency_bounds), &row->count,
-	    &row->sum_us, seconds);
+	observe(row->buckets, latency_bounds, N_ELEMENTS(latency_bounds), &row->count, &row->sum_us,
+	    seconds);
 }
 
 void
@@ -187,8 +219,8 @@ render_histogram(struct out *o, const char *name, const char *labels, const doub
 
 	for (size_t i = 0; i < n_bounds; i++) {
 		cumulative += load(&buckets[i]);
-		out_printf(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i],
-		    cumulative);
+		out_printf(
+		    o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], cumulative);
 	}
 	cumulative += load(&buckets[n_bounds]);
 	out_printf(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, cumulative);
@@ -205,7 +237,7 @@ metrics_render(struct metrics *m, size_t *len_r)
 	if ((o.buf = malloc(o.size)) == NULL)
 		return NULL;
 	out_printf(&o, "# HELP accountd_http_requests_total HTTP requests by route and status.\n"
-		       "# TYPE accountd_http_requests_total counter\n");
+	               "# TYPE accountd_http_requests_total counter\n");
 	for (size_t r = 0; r <= m->n_routes; r++) {
 		const char *route = r < m->n_routes ? m->route_names[r] : "unmatched";
 
@@ -226,7 +258,7 @@ metrics_render(struct metrics *m, size_t *len_r)
 		}
 	}
 	out_printf(&o, "# HELP accountd_http_request_duration_seconds Request latency.\n"
-		       "# TYPE accountd_http_request_duration_seconds histogram\n");
+	               "# TYPE accountd_http_request_duration_seconds histogram\n");
 	for (size_t r = 0; r <= m->n_routes; r++) {
 		struct histogram_row *row = &m->latency[r];
 
@@ -239,8 +271,8 @@ metrics_render(struct metrics *m, size_t *len_r)
 		    &row->sum_us);
 	}
 	out_printf(&o, "# HELP accountd_password_hash_duration_seconds Time of one argon2id "
-		       "hash or verification.\n"
-		       "# TYPE accountd_password_hash_duration_seconds histogram\n");
+	               "hash or verification.\n"
+	               "# TYPE accountd_password_hash_duration_seconds histogram\n");
 	render_histogram(&o, "accountd_password_hash_duration_seconds", "", hash_bounds,
 	    N_ELEMENTS(hash_bounds), m->hash_buckets, &m->hash_count, &m->hash_sum_us);
 	out_printf(&o,
@@ -249,7 +281,7 @@ metrics_render(struct metrics *m, size_t *len_r)
 	    "accountd_db_errors_total %llu\n",
 	    load(&m->db_errors));
 	out_printf(&o, "# HELP accountd_rate_limited_total Requests refused by a limit.\n"
-		       "# TYPE accountd_rate_limited_total counter\n");
+	               "# TYPE accountd_rate_limited_total counter\n");
 	for (size_t i = 0; i < LIMIT_COUNT; i++)
 		out_printf(&o, "accountd_rate_limited_total{limit=\"%s\"} %llu\n", limit_names[i],
 		    load(&m->limited[i]));

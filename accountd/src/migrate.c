@@ -12,7 +12,7 @@
 #include "migrate.h"
 #include "token.h"
 
-#define MIGRATIONS_MAX 512
+#define MIGRATIONS_MAX     512
 #define MIGRATION_SIZE_MAX (1024 * 1024)
 
 static int
@@ -140,7 +140,7 @@ migrate_run(struct db_conn *c, const char *dir, unsigned *applied_r, char *error
 
 	if ((status = db_migration_lock(c)) != DB_OK) {
 		*error_r = "cannot take the migration lock (database unavailable or another "
-			   "migration running)";
+		           "migration running)";
 		goto out;
 	}
 	for (size_t i = 0; i < n && status == DB_OK; i++) {
@@ -154,8 +154,8 @@ migrate_run(struct db_conn *c, const char *dir, unsigned *applied_r, char *error
 		if (migration_version(names[i], &version) < 0 ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= sizeof(path) ||
 		    (text = read_file(path, &len)) == NULL) {
-			snprintf(error_buf, error_size, "%s: cannot read (or over 1 MiB)",
-			    names[i]);
+			snprintf(
+			    error_buf, error_size, "%s: cannot read (or over 1 MiB)", names[i]);
 			*error_r = error_buf;
 			status = DB_FAILED;
 			break;

@@ -16,8 +16,8 @@ int
 password_hash(const char *password, size_t len, const struct password_cost *cost, char *hash_r)
 {
 	memcpy(hash_r, PASSWORD_SCHEME, PASSWORD_SCHEME_LEN);
-	return crypto_pwhash_str_alg(hash_r + PASSWORD_SCHEME_LEN, password, len,
-	    cost->opslimit, cost->memlimit, crypto_pwhash_ALG_ARGON2ID13);
+	return crypto_pwhash_str_alg(hash_r + PASSWORD_SCHEME_LEN, password, len, cost->opslimit,
+	    cost->memlimit, crypto_pwhash_ALG_ARGON2ID13);
 }
 
 static const char *
@@ -40,7 +40,7 @@ password_verify(const char *stored, const char *password, size_t len)
 	if (phc == NULL)
 		return PASSWORD_BAD_HASH;
 	return crypto_pwhash_str_verify(phc, password, len) == 0 ? PASSWORD_MATCH
-								  : PASSWORD_MISMATCH;
+	                                                         : PASSWORD_MISMATCH;
 }
 
 bool
@@ -48,6 +48,6 @@ password_needs_rehash(const char *stored, const struct password_cost *cost)
 {
 	const char *phc = phc_part(stored);
 
-	return phc == NULL || crypto_pwhash_str_needs_rehash(phc, cost->opslimit,
-				  cost->memlimit) != 0;
+	return phc == NULL ||
+	       crypto_pwhash_str_needs_rehash(phc, cost->opslimit, cost->memlimit) != 0;
 }

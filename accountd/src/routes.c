@@ -59,31 +59,30 @@ HANDLER(h_registration_get);
 HANDLER(h_registration_set);
 
 static const struct route routes[] = {
-	{"GET", "/healthz", AUTH_NONE, BODY_NONE, h_healthz},
-	{"GET", "/readyz", AUTH_NONE, BODY_NONE, h_readyz},
-	{"GET", "/metrics", AUTH_NONE, BODY_NONE, h_metrics},
-	{"POST", "/api/v1/accounts", AUTH_NONE, BODY_JSON, h_register},
-	{"POST", "/api/v1/sessions", AUTH_NONE, BODY_JSON, h_login},
-	{"DELETE", "/api/v1/sessions/current", AUTH_SESSION, BODY_NONE, h_logout},
-	{"GET", "/api/v1/me", AUTH_SESSION, BODY_NONE, h_me},
-	{"DELETE", "/api/v1/me", AUTH_SESSION, BODY_JSON, h_delete_me},
-	{"PUT", "/api/v1/me/password", AUTH_SESSION, BODY_JSON, h_change_password},
-	{"POST", "/api/v1/admin/domains", AUTH_ADMIN, BODY_JSON, h_domain_add},
-	{"GET", "/api/v1/admin/domains", AUTH_ADMIN, BODY_NONE, h_domain_list},
-	{"PATCH", "/api/v1/admin/domains/{name}", AUTH_ADMIN, BODY_JSON, h_domain_patch},
-	{"GET", "/api/v1/admin/mailboxes", AUTH_ADMIN, BODY_NONE, h_mailbox_list},
-	{"PATCH", "/api/v1/admin/mailboxes/{email}", AUTH_ADMIN, BODY_JSON, h_mailbox_patch},
-	{"PUT", "/api/v1/admin/mailboxes/{email}/password", AUTH_ADMIN, BODY_JSON,
-	    h_mailbox_password},
-	{"DELETE", "/api/v1/admin/mailboxes/{email}", AUTH_ADMIN, BODY_NONE, h_mailbox_purge},
-	{"POST", "/api/v1/admin/aliases", AUTH_ADMIN, BODY_JSON, h_alias_add},
-	{"GET", "/api/v1/admin/aliases", AUTH_ADMIN, BODY_NONE, h_alias_list},
-	{"DELETE", "/api/v1/admin/aliases/{source}", AUTH_ADMIN, BODY_NONE, h_alias_delete},
-	{"POST", "/api/v1/admin/invites", AUTH_ADMIN, BODY_JSON, h_invite_create},
-	{"GET", "/api/v1/admin/invites", AUTH_ADMIN, BODY_NONE, h_invite_list},
-	{"DELETE", "/api/v1/admin/invites/{id}", AUTH_ADMIN, BODY_NONE, h_invite_revoke},
-	{"GET", "/api/v1/admin/registration", AUTH_ADMIN, BODY_NONE, h_registration_get},
-	{"PUT", "/api/v1/admin/registration", AUTH_ADMIN, BODY_JSON, h_registration_set},
+    {"GET", "/healthz", AUTH_NONE, BODY_NONE, h_healthz},
+    {"GET", "/readyz", AUTH_NONE, BODY_NONE, h_readyz},
+    {"GET", "/metrics", AUTH_NONE, BODY_NONE, h_metrics},
+    {"POST", "/api/v1/accounts", AUTH_NONE, BODY_JSON, h_register},
+    {"POST", "/api/v1/sessions", AUTH_NONE, BODY_JSON, h_login},
+    {"DELETE", "/api/v1/sessions/current", AUTH_SESSION, BODY_NONE, h_logout},
+    {"GET", "/api/v1/me", AUTH_SESSION, BODY_NONE, h_me},
+    {"DELETE", "/api/v1/me", AUTH_SESSION, BODY_JSON, h_delete_me},
+    {"PUT", "/api/v1/me/password", AUTH_SESSION, BODY_JSON, h_change_password},
+    {"POST", "/api/v1/admin/domains", AUTH_ADMIN, BODY_JSON, h_domain_add},
+    {"GET", "/api/v1/admin/domains", AUTH_ADMIN, BODY_NONE, h_domain_list},
+    {"PATCH", "/api/v1/admin/domains/{name}", AUTH_ADMIN, BODY_JSON, h_domain_patch},
+    {"GET", "/api/v1/admin/mailboxes", AUTH_ADMIN, BODY_NONE, h_mailbox_list},
+    {"PATCH", "/api/v1/admin/mailboxes/{email}", AUTH_ADMIN, BODY_JSON, h_mailbox_patch},
+    {"PUT", "/api/v1/admin/mailboxes/{email}/password", AUTH_ADMIN, BODY_JSON, h_mailbox_password},
+    {"DELETE", "/api/v1/admin/mailboxes/{email}", AUTH_ADMIN, BODY_NONE, h_mailbox_purge},
+    {"POST", "/api/v1/admin/aliases", AUTH_ADMIN, BODY_JSON, h_alias_add},
+    {"GET", "/api/v1/admin/aliases", AUTH_ADMIN, BODY_NONE, h_alias_list},
+    {"DELETE", "/api/v1/admin/aliases/{source}", AUTH_ADMIN, BODY_NONE, h_alias_delete},
+    {"POST", "/api/v1/admin/invites", AUTH_ADMIN, BODY_JSON, h_invite_create},
+    {"GET", "/api/v1/admin/invites", AUTH_ADMIN, BODY_NONE, h_invite_list},
+    {"DELETE", "/api/v1/admin/invites/{id}", AUTH_ADMIN, BODY_NONE, h_invite_revoke},
+    {"GET", "/api/v1/admin/registration", AUTH_ADMIN, BODY_NONE, h_registration_get},
+    {"PUT", "/api/v1/admin/registration", AUTH_ADMIN, BODY_JSON, h_registration_set},
 };
 
 static const char *route_names[N_ELEMENTS(routes)];
@@ -189,7 +188,12 @@ static void
 reply_limited(struct request *req, enum metrics_limit limit, unsigned wait)
 {
 	static const char *const names[LIMIT_COUNT] = {
-		"requests", "register", "login_ip", "login_address", "admin_fail", "hash_busy",
+	    "requests",
+	    "register",
+	    "login_ip",
+	    "login_address",
+	    "admin_fail",
+	    "hash_busy",
 	};
 
 	metrics_limited(req->srv->metrics, limit);
@@ -317,8 +321,8 @@ routes_dispatch(struct request *req)
 	}
 	if (r == NULL) {
 		if (req->allow[0] != '\0') {
-			reply_code(req, 405, "method_not_allowed",
-			    "this method is not allowed here");
+			reply_code(
+			    req, 405, "method_not_allowed", "this method is not allowed here");
 			req->reply.allow = req->allow;
 		} else {
 			reply_code(req, 404, "not_found", "no such route");
@@ -330,8 +334,7 @@ routes_dispatch(struct request *req)
 		return;
 	}
 	if ((r->body == BODY_JSON || req->body_len > 0) && !is_json_type(type)) {
-		reply_code(req, 415, "unsupported_media_type",
-		    "the body must be application/json");
+		reply_code(req, 415, "unsupported_media_type", "the body must be application/json");
 		return;
 	}
 	if (r->body == BODY_JSON && !parse_body(req))
@@ -376,8 +379,8 @@ body_uint(struct request *req, const char *key, unsigned long long min, unsigned
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (unsigned long long)json_integer_value(v) < min ||
 	    (unsigned long long)json_integer_value(v) > max) {
-		snprintf(message, sizeof(message), "field '%s' must be an integer from %llu to %llu",
-		    key, min, max);
+		snprintf(message, sizeof(message),
+		    "field '%s' must be an integer from %llu to %llu", key, min, max);
 		reply_code(req, 400, "invalid_request", message);
 		return -1;
 	}
@@ -393,13 +396,13 @@ body_uint(struct request *req, const char *key, unsigned long long min, unsigned
 	} while (0)
 
 /* Run a service call on a pooled connection. */
-#define WITH_DB(req, c) \
-	for (struct db_conn *c = db_acquire((req)->srv->db); c != NULL; \
+#define WITH_DB(req, c)                                                                            \
+	for (struct db_conn *c = db_acquire((req)->srv->db); c != NULL;                            \
 	     db_release((req)->srv->db, &c))
 
 static void
-reply_svc_json(struct request *req, enum svc_status st, unsigned status, json_t *out,
-    const char *message)
+reply_svc_json(
+    struct request *req, enum svc_status st, unsigned status, json_t *out, const char *message)
 {
 	if (st == SVC_OK)
 		reply_json(req, status, out);
@@ -454,8 +457,9 @@ job_register(void *arg)
 	st = svc_register_commit(&req->srv->svc, c, &job->plan, job->password, job->password_len);
 	if (st == SVC_OK) {
 		log_info("account_created ip=%s email=%s", req->ip, job->plan.email);
-		reply_json(req, 201, json_pack("{s:s, s:s}", "email", job->plan.email,
-					 "created_at", job->plan.created_at));
+		reply_json(req, 201,
+		    json_pack("{s:s, s:s}", "email", job->plan.email, "created_at",
+		        job->plan.created_at));
 	} else {
 		log_info("register_refused ip=%s reason=%s", req->ip, svc_error(st)->code);
 		reply_svc(req, st, NULL);
@@ -490,8 +494,8 @@ HANDLER(h_register)
 	}
 	req->job = job;
 	WITH_DB(req, c)
-	st = svc_register_check(&req->srv->svc, c, username, domain, password, password_len,
-	    invite, false, &job->plan, &message);
+	st = svc_register_check(&req->srv->svc, c, username, domain, password, password_len, invite,
+	    false, &job->plan, &message);
 	if (st != SVC_OK) {
 		log_info("register_refused ip=%s reason=%s", req->ip, svc_error(st)->code);
 		reply_svc(req, st, message);
@@ -519,10 +523,11 @@ job_login(void *arg)
 	enum svc_status st = SVC_UNAVAILABLE;
 
 	WITH_DB(req, c)
-	st = svc_login(&req->srv->svc, c, job->email, job->password, job->password_len, token,
-	    expires);
+	st = svc_login(
+	    &req->srv->svc, c, job->email, job->password, job->password_len, token, expires);
 	if (st == SVC_OK) {
-		reply_json(req, 201, json_pack("{s:s, s:s}", "token", token, "expires_at", expires));
+		reply_json(
+		    req, 201, json_pack("{s:s, s:s}", "token", token, "expires_at", expires));
 		sodium_memzero(token, sizeof(token));
 	} else {
 		if (st == SVC_INVALID_CREDENTIALS) {
@@ -575,7 +580,7 @@ HANDLER(h_logout)
 	enum svc_status st = SVC_UNAVAILABLE;
 
 	WITH_DB(req, c)
-	st = svc_logout(c, req->token_hash);
+	st = svc_logout(&req->srv->svc, c, req->token_hash);
 	if (st == SVC_OK)
 		reply_empty(req, 204);
 	else
@@ -584,9 +589,9 @@ HANDLER(h_logout)
 
 HANDLER(h_me)
 {
-	reply_json(req, 200, json_pack("{s:s, s:I, s:s}", "email", req->me.email, "quota_bytes",
-				 (json_int_t)req->me.quota_bytes, "created_at",
-				 req->me.created_at));
+	reply_json(req, 200,
+	    json_pack("{s:s, s:I, s:s}", "email", req->me.email, "quota_bytes",
+	        (json_int_t)req->me.quota_bytes, "created_at", req->me.created_at));
 }
 
 struct password_job {
@@ -713,7 +718,7 @@ HANDLER(h_domain_patch)
 		return;
 	}
 	WITH_DB(req, c)
-	st = svc_domain_set_active(c, req->params[0], active, &out);
+	st = svc_domain_set_active(&req->srv->svc, c, req->params[0], active, &out);
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
@@ -762,7 +767,7 @@ HANDLER(h_mailbox_patch)
 	}
 	quota64 = quota;
 	WITH_DB(req, c)
-	st = svc_mailbox_update(c, req->params[0], has_active ? &active : NULL,
+	st = svc_mailbox_update(&req->srv->svc, c, req->params[0], has_active ? &active : NULL,
 	    has_quota ? &quota64 : NULL, &out);
 	reply_svc_json(req, st, 200, out, NULL);
 }
@@ -775,8 +780,8 @@ job_mailbox_password(void *arg)
 	enum svc_status st = SVC_UNAVAILABLE;
 
 	WITH_DB(req, c)
-	st = svc_mailbox_set_password(&req->srv->svc, c, req->params[0], job->new_password,
-	    job->new_len, &job->message);
+	st = svc_mailbox_set_password(
+	    &req->srv->svc, c, req->params[0], job->new_password, job->new_len, &job->message);
 	finish_password_job(req, st, job->message);
 }
 
@@ -796,7 +801,7 @@ HANDLER(h_mailbox_purge)
 	enum svc_status st = SVC_UNAVAILABLE;
 
 	WITH_DB(req, c)
-	st = svc_mailbox_purge(c, req->params[0]);
+	st = svc_mailbox_purge(&req->srv->svc, c, req->params[0]);
 	if (st == SVC_OK)
 		reply_empty(req, 204);
 	else
@@ -818,10 +823,11 @@ HANDLER(h_alias_add)
 		    "field 'destinations' must be an array of 1 to 100 addresses");
 		return;
 	}
-	json_array_foreach(list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		if (!json_is_string(v)) {
-			reply_code(req, 400, "invalid_request",
-			    "field 'destinations' must hold strings");
+			reply_code(
+			    req, 400, "invalid_request", "field 'destinations' must hold strings");
 			return;
 		}
 		dests[i] = json_string_value(v);

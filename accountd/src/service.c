@@ -11,32 +11,27 @@
 #include "validate.h"
 
 static const struct svc_error_info errors[] = {
-	[SVC_OK] = {"ok", 200, EX_OK, "ok"},
-	[SVC_INVALID_REQUEST] = {"invalid_request", 400, EX_DATAERR, "the request is malformed"},
-	[SVC_INVALID_USERNAME] = {"invalid_username", 422, EX_DATAERR,
-	    "this username is not allowed"},
-	[SVC_WEAK_PASSWORD] = {"weak_password", 422, EX_DATAERR, "this password is too weak"},
-	[SVC_UNKNOWN_DOMAIN] = {"unknown_domain", 422, EX_DATAERR,
-	    "this domain is not served here"},
-	[SVC_INVALID_DOMAIN] = {"invalid_domain", 422, EX_DATAERR, "this is not a domain name"},
-	[SVC_INVALID_ADDRESS] = {"invalid_address", 422, EX_DATAERR,
-	    "this is not a valid address"},
-	[SVC_INVITE_REQUIRED] = {"invite_required", 422, EX_DATAERR,
-	    "registration needs an invite code"},
-	[SVC_INVALID_INVITE] = {"invalid_invite", 422, EX_DATAERR,
-	    "this invite code is not valid"},
-	[SVC_ALREADY_EXISTS] = {"already_exists", 409, EX_DATAERR, "this already exists"},
-	[SVC_REGISTRATION_CLOSED] = {"registration_closed", 403, EX_NOPERM,
-	    "registration is closed"},
-	[SVC_INVALID_CREDENTIALS] = {"invalid_credentials", 401, EX_NOPERM,
-	    "the address or the password is wrong"},
-	[SVC_UNAUTHORIZED] = {"unauthorized", 401, EX_NOPERM, "a valid token is required"},
-	[SVC_NOT_FOUND] = {"not_found", 404, EX_DATAERR, "not found"},
-	[SVC_MAILBOX_ACTIVE] = {"mailbox_active", 409, EX_DATAERR,
-	    "deactivate the mailbox before purging it"},
-	[SVC_UNAVAILABLE] = {"unavailable", 503, EX_UNAVAILABLE,
-	    "the service is temporarily unavailable, try again"},
-	[SVC_INTERNAL] = {"internal_error", 500, EX_SOFTWARE, "internal error"},
+    [SVC_OK] = {"ok", 200, EX_OK, "ok"},
+    [SVC_INVALID_REQUEST] = {"invalid_request", 400, EX_DATAERR, "the request is malformed"},
+    [SVC_INVALID_USERNAME] = {"invalid_username", 422, EX_DATAERR, "this username is not allowed"},
+    [SVC_WEAK_PASSWORD] = {"weak_password", 422, EX_DATAERR, "this password is too weak"},
+    [SVC_UNKNOWN_DOMAIN] = {"unknown_domain", 422, EX_DATAERR, "this domain is not served here"},
+    [SVC_INVALID_DOMAIN] = {"invalid_domain", 422, EX_DATAERR, "this is not a domain name"},
+    [SVC_INVALID_ADDRESS] = {"invalid_address", 422, EX_DATAERR, "this is not a valid address"},
+    [SVC_INVITE_REQUIRED] = {"invite_required", 422, EX_DATAERR,
+        "registration needs an invite code"},
+    [SVC_INVALID_INVITE] = {"invalid_invite", 422, EX_DATAERR, "this invite code is not valid"},
+    [SVC_ALREADY_EXISTS] = {"already_exists", 409, EX_DATAERR, "this already exists"},
+    [SVC_REGISTRATION_CLOSED] = {"registration_closed", 403, EX_NOPERM, "registration is closed"},
+    [SVC_INVALID_CREDENTIALS] = {"invalid_credentials", 401, EX_NOPERM,
+        "the address or the password is wrong"},
+    [SVC_UNAUTHORIZED] = {"unauthorized", 401, EX_NOPERM, "a valid token is required"},
+    [SVC_NOT_FOUND] = {"not_found", 404, EX_DATAERR, "not found"},
+    [SVC_MAILBOX_ACTIVE] = {"mailbox_active", 409, EX_DATAERR,
+        "deactivate the mailbox before purging it"},
+    [SVC_UNAVAILABLE] = {"unavailable", 503, EX_UNAVAILABLE,
+        "the service is temporarily unavailable, try again"},
+    [SVC_INTERNAL] = {"internal_error", 500, EX_SOFTWARE, "internal error"},
 };
 
 const struct svc_error_info *
@@ -95,18 +90,28 @@ timed_verify(struct service *svc, const char *stored, const char *password, size
 	return ret;
 }
 
+void
+service_deinit(struct service *svc)
+{
+	session_cache_free(&svc->sessions);
+}
+
 int
-service_init(struct service *svc, const struct config *cfg, struct metrics *metrics)
+service_init(
+    struct service *svc, const struct config *cfg, struct metrics *metrics, bool with_cache)
 {
 	unsigned char random_password[24];
 
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->metrics = metrics;
+	if (with_cache && cfg->session_cache_ttl > 0 &&
+	    (svc->sessions = session_cache_new(8192, cfg->session_cache_ttl)) == NULL)
+		return -1;
 	password_cost_init(&svc->cost, cfg->argon2_memory_kib, cfg->argon2_time);
 	randombytes_buf(random_password, sizeof(random_password));
-	return password_hash((const char *)random_password, sizeof(random_password), &svc->cost,
-	    svc->dummy_hash);
+	return password_hash(
+	    (const char *)random_password, sizeof(random_password), &svc->cost, svc->dummy_hash);
 }
 
 /* Commit, or roll back and report why. */
@@ -118,6 +123,17 @@ finish(struct db_conn *c, enum db_status status)
 	else
 		db_rollback(c);
 	return from_db(status);
+}
+
+/* finish() for changes that may revoke sessions: the cache is emptied
+ * after the commit, so no reader can cache the row as it was before. */
+static enum svc_status
+finish_and_forget(struct service *svc, struct db_conn *c, enum db_status status)
+{
+	enum svc_status st = finish(c, status);
+
+	session_cache_clear(svc->sessions);
+	return st;
 }
 
 enum svc_status
@@ -144,9 +160,8 @@ svc_registration_set(struct db_conn *c, enum registration_mode mode)
 }
 
 enum svc_status
-svc_register_check(struct service *svc, struct db_conn *c, const char *username,
-    const char *domain, const char *password, size_t password_len, const char *invite,
-    bool by_admin,
+svc_register_check(struct service *svc, struct db_conn *c, const char *username, const char *domain,
+    const char *password, size_t password_len, const char *invite, bool by_admin,
     struct register_plan *plan_r, const char **message_r)
 {
 	const struct config *cfg = svc->cfg;
@@ -168,7 +183,7 @@ svc_register_check(struct service *svc, struct db_conn *c, const char *username,
 		return SVC_INVITE_REQUIRED;
 
 	if (validate_username(username, plan_r->local, cfg->reserved_extra, cfg->n_reserved_extra,
-		message_r) != 0)
+	        message_r) != 0)
 		return SVC_INVALID_USERNAME;
 	if (domain == NULL || *domain == '\0')
 		domain = cfg->primary_domain;
@@ -287,24 +302,35 @@ svc_session(struct service *svc, struct db_conn *c, const char *token, size_t le
 {
 	enum db_status status;
 
+	unsigned long long generation;
+	double now = now_seconds();
+
 	if (token == NULL || token_hash(token, len, TOKEN_TEXT_LEN, token_hash_r) < 0)
 		return SVC_UNAUTHORIZED;
+	if (session_cache_get(svc->sessions, token_hash_r, now, mailbox_r))
+		return SVC_OK;
+	generation = session_cache_generation(svc->sessions);
 	status = db_session_lookup(c, token_hash_r, mailbox_r);
 	if (status == DB_NOT_FOUND)
 		return SVC_UNAUTHORIZED;
+	if (status == DB_OK)
+		session_cache_put(svc->sessions, token_hash_r, now, generation, mailbox_r);
 	return from_db(status);
 }
 
 enum svc_status
-svc_logout(struct db_conn *c, const unsigned char *token_hash)
+svc_logout(struct service *svc, struct db_conn *c, const unsigned char *token_hash)
 {
-	return from_db(db_session_delete(c, token_hash));
+	enum db_status status = db_session_delete(c, token_hash);
+
+	session_cache_clear(svc->sessions);
+	return from_db(status);
 }
 
 /* Verify the password of mailbox id; SVC_INVALID_CREDENTIALS if wrong. */
 static enum svc_status
-verify_mailbox_password(struct service *svc, struct db_conn *c, unsigned id,
-    const char *password, size_t len, struct db_mailbox *m)
+verify_mailbox_password(struct service *svc, struct db_conn *c, unsigned id, const char *password,
+    size_t len, struct db_mailbox *m)
 {
 	enum db_status status = db_mailbox_get_by_id(c, id, m);
 
@@ -337,7 +363,7 @@ replace_password(struct service *svc, struct db_conn *c, const struct db_mailbox
 		if (status == DB_OK)
 			status = db_session_delete_others(c, m->id, keep);
 		sodium_memzero(hash, sizeof(hash));
-		return finish(c, status);
+		return finish_and_forget(svc, c, status);
 	}
 	sodium_memzero(hash, sizeof(hash));
 	return from_db(status);
@@ -357,8 +383,8 @@ svc_change_password(struct service *svc, struct db_conn *c, unsigned mailbox_id,
 }
 
 enum svc_status
-svc_delete_account(struct service *svc, struct db_conn *c, unsigned mailbox_id,
-    const char *password, size_t len)
+svc_delete_account(
+    struct service *svc, struct db_conn *c, unsigned mailbox_id, const char *password, size_t len)
 {
 	struct db_mailbox m;
 	enum svc_status st;
@@ -371,22 +397,22 @@ svc_delete_account(struct service *svc, struct db_conn *c, unsigned mailbox_id,
 	status = db_mailbox_set_active(c, m.id, false);
 	if (status == DB_OK)
 		status = db_session_delete_others(c, m.id, NULL);
-	return finish(c, status);
+	return finish_and_forget(svc, c, status);
 }
 
 static json_t *
 domain_json(const struct db_domain *d)
 {
-	return json_pack("{s:s, s:b, s:s}", "name", d->name, "active", d->active, "created_at",
-	    d->created_at);
+	return json_pack(
+	    "{s:s, s:b, s:s}", "name", d->name, "active", d->active, "created_at", d->created_at);
 }
 
 json_t *
 svc_mailbox_json(const struct db_mailbox *m)
 {
 	return json_pack("{s:s, s:b, s:I, s:s}", "email", m->email, "active",
-	    m->active && m->domain_active, "quota_bytes", (json_int_t)m->quota_bytes,
-	    "created_at", m->created_at);
+	    m->active && m->domain_active, "quota_bytes", (json_int_t)m->quota_bytes, "created_at",
+	    m->created_at);
 }
 
 enum svc_status
@@ -430,7 +456,8 @@ svc_domain_list(struct db_conn *c, json_t **out_r)
 }
 
 enum svc_status
-svc_domain_set_active(struct db_conn *c, const char *name, bool active, json_t **out_r)
+svc_domain_set_active(
+    struct service *svc, struct db_conn *c, const char *name, bool active, json_t **out_r)
 {
 	char folded[DOMAIN_MAX + 1];
 	const char *why;
@@ -440,6 +467,7 @@ svc_domain_set_active(struct db_conn *c, const char *name, bool active, json_t *
 	if (validate_domain(name, folded, &why) != 0)
 		return SVC_NOT_FOUND;
 	status = db_domain_set_active(c, folded, active);
+	session_cache_clear(svc->sessions);
 	if (status == DB_OK)
 		status = db_domain_get(c, folded, &d);
 	if (status != DB_OK)
@@ -466,16 +494,16 @@ append_mailbox(void *ctx, const void *row)
 }
 
 enum svc_status
-svc_mailbox_list(struct db_conn *c, const char *domain, const char *after, unsigned limit,
-    json_t **out_r)
+svc_mailbox_list(
+    struct db_conn *c, const char *domain, const char *after, unsigned limit, json_t **out_r)
 {
 	struct mailbox_page page = {.items = json_array()};
 	enum db_status status;
 
 	if (page.items == NULL)
 		return SVC_INTERNAL;
-	status = db_mailbox_list(c, domain != NULL ? domain : "", after != NULL ? after : "",
-	    limit, append_mailbox, &page);
+	status = db_mailbox_list(c, domain != NULL ? domain : "", after != NULL ? after : "", limit,
+	    append_mailbox, &page);
 	if (status != DB_OK) {
 		json_decref(page.items);
 		return from_db(status);
@@ -498,7 +526,7 @@ find_mailbox(struct db_conn *c, const char *email, struct db_mailbox *m)
 }
 
 enum svc_status
-svc_mailbox_update(struct db_conn *c, const char *email, const bool *active,
+svc_mailbox_update(struct service *svc, struct db_conn *c, const char *email, const bool *active,
     const uint64_t *quota, json_t **out_r)
 {
 	struct db_mailbox m;
@@ -518,7 +546,8 @@ svc_mailbox_update(struct db_conn *c, const char *email, const bool *active,
 		status = db_mailbox_set_quota(c, m.id, *quota);
 	if (status == DB_OK)
 		status = db_mailbox_get_by_id(c, m.id, &m);
-	if ((st = finish(c, status)) != SVC_OK)
+	/* quota and state are cached too */
+	if ((st = finish_and_forget(svc, c, status)) != SVC_OK)
 		return st;
 	*out_r = svc_mailbox_json(&m);
 	return *out_r != NULL ? SVC_OK : SVC_INTERNAL;
@@ -537,7 +566,7 @@ svc_mailbox_set_password(struct service *svc, struct db_conn *c, const char *ema
 }
 
 enum svc_status
-svc_mailbox_purge(struct db_conn *c, const char *email)
+svc_mailbox_purge(struct service *svc, struct db_conn *c, const char *email)
 {
 	struct db_mailbox m;
 	enum svc_status st;
@@ -554,7 +583,7 @@ svc_mailbox_purge(struct db_conn *c, const char *email)
 		status = db_mailbox_delete(c, m.id); /* sessions go with it */
 	if (status == DB_OK)
 		status = db_purge_queue_add(c, m.email);
-	return finish(c, status);
+	return finish_and_forget(svc, c, status);
 }
 
 enum svc_status
@@ -622,14 +651,14 @@ append_alias(void *ctx, const void *row)
 	json_t *last = n > 0 ? json_array_get(arr, n - 1) : NULL;
 
 	/* Rows come ordered by source: group consecutive ones. */
-	if (last == NULL || strcmp(json_string_value(json_object_get(last, "source")),
-				a->source) != 0) {
+	if (last == NULL ||
+	    strcmp(json_string_value(json_object_get(last, "source")), a->source) != 0) {
 		last = json_pack("{s:s, s:[]}", "source", a->source, "destinations");
 		if (last == NULL || json_array_append_new(arr, last) != 0)
 			return -1;
 	}
-	return json_array_append_new(json_object_get(last, "destinations"),
-	    json_string(a->destination));
+	return json_array_append_new(
+	    json_object_get(last, "destinations"), json_string(a->destination));
 }
 
 enum svc_status
@@ -640,8 +669,7 @@ svc_alias_list(struct db_conn *c, const char *domain, json_t **out_r)
 
 	if (arr == NULL)
 		return SVC_INTERNAL;
-	if ((status = db_alias_list(c, domain != NULL ? domain : "", append_alias, arr)) !=
-	    DB_OK) {
+	if ((status = db_alias_list(c, domain != NULL ? domain : "", append_alias, arr)) != DB_OK) {
 		json_decref(arr);
 		return from_db(status);
 	}
@@ -661,8 +689,8 @@ svc_alias_delete(struct db_conn *c, const char *source)
 }
 
 enum svc_status
-svc_invite_create(struct db_conn *c, unsigned count, unsigned long expires_in, const char *note,
-    json_t **out_r)
+svc_invite_create(
+    struct db_conn *c, unsigned count, unsigned long expires_in, const char *note, json_t **out_r)
 {
 	char code[INVITE_TEXT_LEN + 8], expires[DB_TIME_MAX] = "", iso[DB_TIME_MAX] = "";
 	unsigned char hash[TOKEN_HASH_BYTES];
@@ -684,10 +712,9 @@ svc_invite_create(struct db_conn *c, unsigned count, unsigned long expires_in, c
 		token_new(INVITE_BYTES, code, sizeof(code), hash);
 		status = db_invite_insert(c, hash, note != NULL ? note : "", expires, &id);
 		if (status == DB_OK &&
-		    json_array_append_new(arr, json_pack("{s:I, s:s, s:o}", "id", (json_int_t)id,
-						   "code", code, "expires_at",
-						   expires_in > 0 ? json_string(iso)
-								  : json_null())) != 0)
+		    json_array_append_new(arr,
+		        json_pack("{s:I, s:s, s:o}", "id", (json_int_t)id, "code", code,
+		            "expires_at", expires_in > 0 ? json_string(iso) : json_null())) != 0)
 			status = DB_FAILED;
 	}
 	enum svc_status st = finish(c, status);
@@ -704,11 +731,11 @@ append_invite(void *ctx, const void *row)
 {
 	const struct db_invite *inv = row;
 
-	return json_array_append_new(ctx,
-	    json_pack("{s:I, s:s, s:s, s:o, s:s}", "id", (json_int_t)inv->id, "note", inv->note,
-		"created_at", inv->created_at, "expires_at",
-		inv->expires_at[0] != '\0' ? json_string(inv->expires_at) : json_null(),
-		"status", inv->status));
+	return json_array_append_new(
+	    ctx, json_pack("{s:I, s:s, s:s, s:o, s:s}", "id", (json_int_t)inv->id, "note",
+	             inv->note, "created_at", inv->created_at, "expires_at",
+	             inv->expires_at[0] != '\0' ? json_string(inv->expires_at) : json_null(),
+	             "status", inv->status));
 }
 
 enum svc_status

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "password.h"
+#include "session_cache.h"
 #include "token.h"
 
 enum svc_status {
@@ -53,10 +54,14 @@ struct service {
 	/* Verified against when an address is unknown, so that an unknown
 	 * address costs the same time as a wrong password. */
 	char dummy_hash[PASSWORD_HASH_MAX];
+	/* NULL when disabled (and always in the CLI). */
+	struct session_cache *sessions;
 };
 
-MUST_CHECK int service_init(struct service *svc, const struct config *cfg,
-    struct metrics *metrics);
+/* with_cache: keep a session cache per ACCOUNTD_SESSION_CACHE_TTL. */
+MUST_CHECK int service_init(
+    struct service *svc, const struct config *cfg, struct metrics *metrics, bool with_cache);
+void service_deinit(struct service *svc);
 
 /* Registration, in two steps: the checks (fast, DB reads) and the commit
  * (SLOW: hashes, then one transaction). An administrator (the CLI) is not
@@ -84,44 +89,46 @@ MUST_CHECK enum svc_status svc_login(struct service *svc, struct db_conn *c, con
 /* The mailbox behind a bearer token, and the token's hash. */
 MUST_CHECK enum svc_status svc_session(struct service *svc, struct db_conn *c, const char *token,
     size_t len, struct db_mailbox *mailbox_r, unsigned char *token_hash_r);
-MUST_CHECK enum svc_status svc_logout(struct db_conn *c, const unsigned char *token_hash);
+MUST_CHECK enum svc_status svc_logout(
+    struct service *svc, struct db_conn *c, const unsigned char *token_hash);
 
 /* SLOW. Revokes every other session of the mailbox. */
 MUST_CHECK enum svc_status svc_change_password(struct service *svc, struct db_conn *c,
-    unsigned mailbox_id, const unsigned char *keep_session, const char *current,
-    size_t current_len, const char *new_password, size_t new_len, const char **message_r);
+    unsigned mailbox_id, const unsigned char *keep_session, const char *current, size_t current_len,
+    const char *new_password, size_t new_len, const char **message_r);
 /* SLOW. Deactivates at once (no login, no delivery); mail is kept. */
-MUST_CHECK enum svc_status svc_delete_account(struct service *svc, struct db_conn *c,
-    unsigned mailbox_id, const char *password, size_t len);
+MUST_CHECK enum svc_status svc_delete_account(
+    struct service *svc, struct db_conn *c, unsigned mailbox_id, const char *password, size_t len);
 
 /* Administration. Lists are returned as JSON the caller owns. */
-MUST_CHECK enum svc_status svc_domain_add(struct db_conn *c, const char *name, json_t **out_r,
-    const char **message_r);
+MUST_CHECK enum svc_status svc_domain_add(
+    struct db_conn *c, const char *name, json_t **out_r, const char **message_r);
 MUST_CHECK enum svc_status svc_domain_list(struct db_conn *c, json_t **out_r);
-MUST_CHECK enum svc_status svc_domain_set_active(struct db_conn *c, const char *name,
-    bool active, json_t **out_r);
+MUST_CHECK enum svc_status svc_domain_set_active(
+    struct service *svc, struct db_conn *c, const char *name, bool active, json_t **out_r);
 
-MUST_CHECK enum svc_status svc_mailbox_list(struct db_conn *c, const char *domain,
-    const char *after, unsigned limit, json_t **out_r);
-MUST_CHECK enum svc_status svc_mailbox_update(struct db_conn *c, const char *email,
-    const bool *active, const uint64_t *quota, json_t **out_r);
+MUST_CHECK enum svc_status svc_mailbox_list(
+    struct db_conn *c, const char *domain, const char *after, unsigned limit, json_t **out_r);
+MUST_CHECK enum svc_status svc_mailbox_update(struct service *svc, struct db_conn *c,
+    const char *email, const bool *active, const uint64_t *quota, json_t **out_r);
 /* SLOW. */
 MUST_CHECK enum svc_status svc_mailbox_set_password(struct service *svc, struct db_conn *c,
     const char *email, const char *password, size_t len, const char **message_r);
-MUST_CHECK enum svc_status svc_mailbox_purge(struct db_conn *c, const char *email);
+MUST_CHECK enum svc_status svc_mailbox_purge(
+    struct service *svc, struct db_conn *c, const char *email);
 
 MUST_CHECK enum svc_status svc_alias_add(struct db_conn *c, const char *source,
     const char *const *destinations, size_t n, json_t **out_r, const char **message_r);
 MUST_CHECK enum svc_status svc_alias_list(struct db_conn *c, const char *domain, json_t **out_r);
 MUST_CHECK enum svc_status svc_alias_delete(struct db_conn *c, const char *source);
 
-MUST_CHECK enum svc_status svc_invite_create(struct db_conn *c, unsigned count,
-    unsigned long expires_in, const char *note, json_t **out_r);
+MUST_CHECK enum svc_status svc_invite_create(
+    struct db_conn *c, unsigned count, unsigned long expires_in, const char *note, json_t **out_r);
 MUST_CHECK enum svc_status svc_invite_list(struct db_conn *c, json_t **out_r);
 MUST_CHECK enum svc_status svc_invite_revoke(struct db_conn *c, unsigned id);
 
-MUST_CHECK enum svc_status svc_registration_get(struct service *svc, struct db_conn *c,
-    enum registration_mode *mode_r);
+MUST_CHECK enum svc_status svc_registration_get(
+    struct service *svc, struct db_conn *c, enum registration_mode *mode_r);
 MUST_CHECK enum svc_status svc_registration_set(struct db_conn *c, enum registration_mode mode);
 
 json_t *svc_mailbox_json(const struct db_mailbox *m);

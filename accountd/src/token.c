@@ -25,7 +25,7 @@ token_hash(const char *text, size_t len, size_t expected_len, unsigned char *has
 		unsigned char c = (unsigned char)text[i];
 
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			c == '-' || c == '_'))
+		        c == '-' || c == '_'))
 			return -1;
 	}
 	crypto_hash_sha256(hash_r, (const unsigned char *)text, len);

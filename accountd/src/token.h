@@ -19,8 +19,7 @@ void token_new(size_t n, char *text_r, size_t text_size, unsigned char *hash_r);
 
 /* Hash a presented token after checking its shape (expected_len base64url
  * characters); -1 means it cannot be one of ours. */
-MUST_CHECK int token_hash(const char *text, size_t len, size_t expected_len,
-    unsigned char *hash_r);
+MUST_CHECK int token_hash(const char *text, size_t len, size_t expected_len, unsigned char *hash_r);
 
 /* Hex of a hash, for request ids and logs of non-secret values. */
 void hex_encode(const unsigned char *bin, size_t len, char *hex_r);

@@ -8,8 +8,18 @@
 
 /* Addresses that must stay with the administrator (RFC 2142 and friends). */
 static const char *const reserved_usernames[] = {
-	"postmaster", "abuse", "root", "admin", "administrator", "hostmaster",
-	"webmaster", "noreply", "no-reply", "mailer-daemon", "security", "support",
+    "postmaster",
+    "abuse",
+    "root",
+    "admin",
+    "administrator",
+    "hostmaster",
+    "webmaster",
+    "noreply",
+    "no-reply",
+    "mailer-daemon",
+    "security",
+    "support",
 };
 
 static bool
@@ -39,7 +49,7 @@ validate_username(const char *in, char *folded_r, const char (*extra_reserved)[L
 
 		c = (unsigned char)tolower(c);
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			c == '-')) {
+		        c == '-')) {
 			*error_r = "username may only contain a-z, 0-9, '.', '_' and '-'";
 			return -1;
 		}
@@ -196,8 +206,8 @@ is_common_password(const char *password, size_t len)
 }
 
 int
-validate_password(const char *password, size_t len, const char *username, const char *email,
-    const char **error_r)
+validate_password(
+    const char *password, size_t len, const char *username, const char *email, const char **error_r)
 {
 	long chars = utf8_length(password, len);
 
@@ -220,7 +230,7 @@ validate_password(const char *password, size_t len, const char *username, const 
 		return -1;
 	}
 	if ((username != NULL && strlen(username) == len &&
-		strncasecmp(username, password, len) == 0) ||
+	        strncasecmp(username, password, len) == 0) ||
 	    (email != NULL && strlen(email) == len && strncasecmp(email, password, len) == 0)) {
 		*error_r = "password must not be your username or address";
 		return -1;

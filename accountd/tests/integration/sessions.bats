@@ -69,7 +69,7 @@ epoch() { date -d "$1" +%s; }
 	assert_status 401
 	assert_equal "${body}" "${unknown}"
 	wait_until 5 log_has '^accountd auth_failed ip=127\.0\.0\.1 reason=invalid_credentials$'
-	run grep -c '^accountd auth_failed ' "${AD_LOG}"
+	run log_grep -c '^accountd auth_failed '
 	assert_output 5
 }
 

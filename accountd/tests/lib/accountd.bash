@@ -23,8 +23,9 @@
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
-ACCOUNTD_REPO=$(cd "${BATS_TEST_DIRNAME:-$(dirname "${BASH_SOURCE[0]}")}/../../.." && pwd)
-# shellcheck source=../../../tests/lib/tempdb.bash
+ACCOUNTD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# shellcheck source-path=SCRIPTDIR/../../..
+# shellcheck source=tests/lib/tempdb.bash
 source "${ACCOUNTD_REPO}/tests/lib/tempdb.bash"
 
 : "${ACCOUNTD_BIN:=${ACCOUNTD_REPO}/build/plain/accountd}"
@@ -451,7 +452,9 @@ assert_error() {
 assert_retry_after() {
 	local ra
 	ra=$(header Retry-After) || fail "no Retry-After header: ${headers}"
-	[[ ${ra} =~ ^[0-9]+$ ]] && ((ra > 0)) || fail "Retry-After is not a positive integer: '${ra}'"
+	if [[ ! ${ra} =~ ^[0-9]+$ ]] || ((ra == 0)); then
+		fail "Retry-After is not a positive integer: '${ra}'"
+	fi
 }
 
 # assert_healthy: the current instance answers /healthz with 200.
@@ -477,14 +480,15 @@ register() {
 create_account() {
 	register "$@"
 	assert_status 201
+	# shellcheck disable=SC2034 # for the caller
 	EMAIL=$(json .email)
 }
 
-# login EMAIL [PASSWORD]: POST /api/v1/sessions (status/body set).
+# login EMAIL [PASSWORD [CURL-ARG...]]: POST /api/v1/sessions (status/body set).
 login() {
 	local doc
 	doc=$(jq -cn --arg e "$1" --arg p "${2:-${DEFAULT_PASSWORD}}" '{email: $e, password: $p}')
-	api POST /api/v1/sessions "${doc}"
+	api POST /api/v1/sessions "${doc}" "${@:3}"
 }
 
 # login_ok EMAIL [PASSWORD]: login asserting 201; sets TOKEN.
@@ -507,8 +511,16 @@ remember_secret() { SECRETS+=("$1"); }
 # all_logs: the stdout and stderr of every instance this test started.
 all_logs() { cat "${BATS_TEST_TMPDIR}"/accountd.*/std*.log 2>/dev/null || true; }
 
-# request_log_line ROUTE STATUS: the request lines for ROUTE with STATUS.
-log_has() { grep -E -- "$1" "${AD_LOG}" >/dev/null; }
+# log_text: the current instance's stdout without the ISO 8601 time stamp
+# accountd may put in front of "accountd ..." (the contract's lines start
+# there).
+log_text() { sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+) //' "${AD_LOG}"; }
+
+# log_grep GREP-ARG...: grep over log_text.
+log_grep() { log_text | grep "$@"; }
+
+# log_has ERE: some log line matches.
+log_has() { log_grep -E -- "$1" >/dev/null; }
 
 # _ad_assert_no_secrets: no password, token, hash or admin token in logs.
 _ad_assert_no_secrets() {
@@ -517,7 +529,7 @@ _ad_assert_no_secrets() {
 	for s in "${ADMIN_TOKEN}" "${DEFAULT_PASSWORD}" "${SECRETS[@]}"; do
 		[[ -n ${s} && ${logs} != *"${s}"* ]] || fail "a secret appears in accountd's logs: ${s}"
 	done
-	[[ ${logs} != *'$argon2'* && ${logs,,} != *'{argon2id}'* ]] || fail "a password hash appears in accountd's logs"
+	[[ ${logs} != *"\$argon2"* && ${logs,,} != *'{argon2id}'* ]] || fail "a password hash appears in accountd's logs"
 }
 
 # _ad_assert_no_sanitizer_reports: no new ASan/UBSan report files.
@@ -540,7 +552,7 @@ _ad_assert_no_sanitizer_reports() {
 # accountd_test_setup [OVERRIDE...]: a fresh domain (DOMAIN, also the
 # primary domain) and an accountd using it.
 accountd_test_setup() {
-	DOMAIN="t${BATS_TEST_NUMBER}-${RANDOM}.mailnest.test"
+	DOMAIN="t${BATS_TEST_NUMBER:?}-${RANDOM}.mailnest.test"
 	db_add_domain "${DOMAIN}"
 	accountd_start "$@"
 }
