@@ -12,6 +12,8 @@
 # settings. The components are installed by the scripts install/NN-*.sh, run
 # in the order of their numbers; each says at its top what it sets up.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 set -Eeuo pipefail
 shopt -s inherit_errexit
 
@@ -106,7 +108,9 @@ main() {
 		MAILNEST_TRIAL=yes
 	fi
 	[[ -n ${MAILNEST_HOSTNAME} ]] || MAILNEST_HOSTNAME=mail.${MAILNEST_DOMAIN}
-	[[ -n ${MAILNEST_TRIAL} ]] || MAILNEST_TRIAL=no
+	if [[ -z ${MAILNEST_TRIAL} ]]; then
+		if [[ ${MAILNEST_DOMAIN} == example.test ]]; then MAILNEST_TRIAL=yes; else MAILNEST_TRIAL=no; fi
+	fi
 	# A trial has no DNS of its own: Postfix must not try to resolve anything.
 	if [[ -z ${MAILNEST_DNS} || -n ${opt_domain} ]]; then
 		if [[ ${MAILNEST_TRIAL} == yes ]]; then MAILNEST_DNS=no; else MAILNEST_DNS=yes; fi

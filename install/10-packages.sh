@@ -12,8 +12,10 @@
 # distribution when it is missing. apt is asked only when something is absent,
 # so a re-run does not touch the network.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly PACKAGES=(
 	mariadb-server mariadb-client

@@ -10,8 +10,10 @@
 # made again only when the host name changes or it expires within 30 days.
 # The daemons are reloaded by their own scripts when the files change.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly TLS_DIR=${MAILNEST_ETC}/tls
 readonly CERT=${TLS_DIR}/mailnest.crt

@@ -10,8 +10,10 @@
 # now, with no rights yet, for the webmail issue. Passwords are generated once
 # and re-applied on every run, so the secrets files stay the truth.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly DB_USERS=(accountd postfix dovecot roundcube)
 

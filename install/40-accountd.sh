@@ -15,8 +15,10 @@
 # and its saved process list come back after a reboot. accountd is restarted
 # only when its release, its settings or the PM2 file changed.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly USER_NAME=accountd
 readonly HOME_DIR=/var/lib/accountd
@@ -41,9 +43,11 @@ ensure_user() {
 release_name() {
 	local version hash
 	version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "${MAILNEST_SRC}/accountd/meson.build" | head -n 1)
+	# What goes into the release: the build files, the sources, the
+	# migrations (not the tests, nor build directories).
 	hash=$(cd "${MAILNEST_SRC}/accountd" &&
-		find . -type f -not -path './build*' -print0 | LC_ALL=C sort -z |
-		xargs -0 sha256sum | sha256sum | cut -c1-12)
+		find meson.build meson_options.txt src migrations -type f -print0 2>/dev/null |
+		LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 	printf '%s-%s\n' "${version:-0}" "${hash}"
 }
 
@@ -89,6 +93,9 @@ ACCOUNTD_DB_PASSWORD=${pw}
 ACCOUNTD_PRIMARY_DOMAIN=${MAILNEST_DOMAIN}
 ACCOUNTD_ADMIN_TOKEN_FILE=${TOKEN_FILE}
 ACCOUNTD_DEFAULT_QUOTA_BYTES=${MAILNEST_DEFAULT_QUOTA_BYTES}
+# accountd listens on loopback only; its clients are local front ends
+# (webmail, reverse proxy) that pass the real client in X-Forwarded-For.
+ACCOUNTD_TRUSTED_PROXIES=127.0.0.1,::1
 ENV
 }
 
@@ -131,13 +138,22 @@ start_under_pm2() {
 	as_accountd pm2 save --force
 }
 
+# pm2_startup: where systemd is PID 1, let it own the PM2 daemon (unit
+# pm2-accountd, made once by `pm2 startup`), so that PM2 and the saved
+# process list come back after a reboot and PM2 does not live in the
+# installer's login session.
 pm2_startup() {
-	if has_systemd; then
-		step "enabling PM2 at boot (pm2 startup systemd)" \
-			env PATH="${PATH}" pm2 startup systemd -u "${USER_NAME}" --hp "${HOME_DIR}" --service-name pm2-accountd
-	else
+	local unit=/etc/systemd/system/pm2-accountd.service
+	if ! has_systemd; then
 		say "no systemd here: PM2 is started by this installer (run it again after a reboot)"
+		return 0
 	fi
+	if [[ ! -f ${unit} ]]; then
+		step "enabling PM2 at boot (pm2 startup systemd, unit pm2-accountd)" \
+			env PATH="${PATH}" pm2 startup systemd -u "${USER_NAME}" --hp "${HOME_DIR}" \
+			--service-name pm2-accountd
+	fi
+	service_converge pm2-accountd ""
 }
 
 main() {
@@ -155,12 +171,17 @@ main() {
 	fi
 
 	secret_file "${TOKEN_FILE}" "root:${USER_NAME}" 0640
-	write_env_file && say "wrote ${ENV_FILE}" || say "${ENV_FILE} is unchanged"
+	if write_env_file; then
+		say "wrote ${ENV_FILE}"
+	else
+		say "${ENV_FILE} is unchanged"
+	fi
 	install_if_changed "${MAILNEST_SRC}/deploy/ecosystem.config.js" "${ECOSYSTEM}" root:root 0644 || true
 
 	step "applying database migrations (accountd migrate)" as_accountd "${CURRENT}/bin/accountd" migrate
 	ensure_domain
 
+	pm2_startup
 	fp=$(fingerprint)
 	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
 	if [[ ${fp} != "${old_fp}" ]] || ! accountd_is_online; then
@@ -169,7 +190,6 @@ main() {
 	else
 		say "accountd is online under PM2 and unchanged"
 	fi
-	pm2_startup
 	wait_until 15 healthz_answers ||
 		die "accountd does not answer on http://${MAILNEST_ACCOUNTD_LISTEN}/healthz; see ${MAILNEST_LOG}/accountd*.log"
 	say "accountd answers on http://${MAILNEST_ACCOUNTD_LISTEN}"

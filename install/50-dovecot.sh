@@ -12,8 +12,10 @@
 # /etc/dovecot/dovecot.conf, rendered from install/templates; it is checked
 # with `doveconf -n` before Dovecot is reloaded, and only when it changed.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 # The Mozilla "intermediate" cipher list (TLS 1.2; TLS 1.3 suites are fixed).
 readonly TLS_CIPHERS_INTERMEDIATE="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
@@ -57,6 +59,8 @@ render_config() {
 		QUOTA_TEMPFAIL=no
 		QUOTA_STATUS_REPLY="552 5.2.2 Mailbox is full"
 	fi
+	export VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL \
+		DB_PASSWORD DOVECOT_LISTEN DOVECOT_LOG_SETTINGS QUOTA_TEMPFAIL QUOTA_STATUS_REPLY
 
 	render dovecot-sql.conf.ext /etc/dovecot/mailnest-sql.conf.ext root:dovecot 0640 \
 		DB_PASSWORD && changed=0

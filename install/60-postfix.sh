@@ -17,8 +17,10 @@
 # Settings go through postconf; Postfix is checked with `postfix check` and
 # reloaded only when its configuration or certificate changed.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly SQL_DIR=/etc/postfix/sql
 readonly MAPS=(virtual-mailbox-domains virtual-mailbox-maps virtual-alias-maps sender-login-maps)
@@ -33,6 +35,7 @@ grant_postfix() {
 render_maps() {
 	local map changed=1
 	DB_PASSWORD=$(<"${MAILNEST_SECRETS}/db-postfix.pw")
+	export DB_PASSWORD
 	install -d -o root -g postfix -m 0750 -- "${SQL_DIR}"
 	for map in "${MAPS[@]}"; do
 		render "postfix/${map}.cf" "${SQL_DIR}/${map}.cf" root:postfix 0640 DB_PASSWORD && changed=0
@@ -100,7 +103,7 @@ main_settings() {
 		"disable_vrfy_command = yes"
 		"smtpd_client_restrictions ="
 		"smtpd_helo_restrictions = reject_invalid_helo_hostname"
-		"smtpd_sender_restrictions = reject_non_fqdn_sender, reject_sender_login_mismatch"
+		"smtpd_sender_restrictions = reject_non_fqdn_sender"
 		"smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination"
 		"smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }"
 		"smtpd_data_restrictions = reject_unauth_pipelining"

@@ -8,8 +8,10 @@
 # accountd, which itself cannot touch /var/vmail. Without systemd it makes
 # sure cron runs, since nothing else would start it.
 
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
 # shellcheck source=install/lib.sh
-source "${MAILNEST_SRC}/install/lib.sh"
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 main() {
 	EXTRA_LOGS=""
@@ -25,8 +27,12 @@ main() {
 	copytruncate
 }"
 	fi
-	render logrotate-mailnest /etc/logrotate.d/mailnest root:root 0644 EXTRA_LOGS &&
-		say "installed /etc/logrotate.d/mailnest" || say "log rotation is configured"
+	export EXTRA_LOGS
+	if render logrotate-mailnest /etc/logrotate.d/mailnest root:root 0644 EXTRA_LOGS; then
+		say "installed /etc/logrotate.d/mailnest"
+	else
+		say "log rotation is configured"
+	fi
 	step "checking the logrotate configuration" logrotate --debug /etc/logrotate.d/mailnest
 
 	render mailnest-purge-maildirs /usr/local/sbin/mailnest-purge-maildirs root:root 0755 || true

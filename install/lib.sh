@@ -10,21 +10,42 @@
 #
 # It only defines functions and constants; sourcing it changes nothing.
 
+# Predicates (has_systemd, service_is_running, ...) are meant to be called in
+# conditions, where set -e does not apply to them; they never rely on it.
+# shellcheck disable=SC2310
 set -Eeuo pipefail
 shopt -s inherit_errexit
 
+MAILNEST_SRC=${MAILNEST_SRC:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)}
+export MAILNEST_SRC
+
+# The constants below are used by the scripts that source this file.
+# shellcheck disable=SC2034
 readonly MAILNEST_ETC=/etc/mailnest
 readonly MAILNEST_CONF=${MAILNEST_ETC}/mailnest.conf
 readonly MAILNEST_SECRETS=${MAILNEST_ETC}/secrets
 readonly MAILNEST_OPT=/opt/mailnest
 readonly MAILNEST_STATE=/var/lib/mailnest
 readonly MAILNEST_LOG=/var/log/mailnest
-readonly MAILNEST_TEMPLATES=${MAILNEST_SRC:?MAILNEST_SRC must name the repository root}/install/templates
+readonly MAILNEST_TEMPLATES=${MAILNEST_SRC}/install/templates
+export MAILNEST_ETC MAILNEST_CONF MAILNEST_SECRETS MAILNEST_OPT MAILNEST_STATE MAILNEST_LOG
 
-# The settings install.sh keeps in ${MAILNEST_CONF}, in the order written.
+# The settings install.sh keeps in ${MAILNEST_CONF}, in the order written,
+# and exports to the component scripts (empty here until install.sh sets them).
+# shellcheck disable=SC2034
 readonly MAILNEST_SETTINGS=(MAILNEST_DOMAIN MAILNEST_HOSTNAME MAILNEST_TRIAL
 	MAILNEST_TLS_CERT MAILNEST_TLS_KEY MAILNEST_DNS MAILNEST_MESSAGE_SIZE_LIMIT
 	MAILNEST_QUOTA_FULL MAILNEST_DEFAULT_QUOTA_BYTES MAILNEST_ACCOUNTD_LISTEN)
+MAILNEST_DOMAIN=${MAILNEST_DOMAIN-}
+MAILNEST_HOSTNAME=${MAILNEST_HOSTNAME-}
+MAILNEST_TRIAL=${MAILNEST_TRIAL-}
+MAILNEST_TLS_CERT=${MAILNEST_TLS_CERT-}
+MAILNEST_TLS_KEY=${MAILNEST_TLS_KEY-}
+MAILNEST_DNS=${MAILNEST_DNS-}
+MAILNEST_MESSAGE_SIZE_LIMIT=${MAILNEST_MESSAGE_SIZE_LIMIT-}
+MAILNEST_QUOTA_FULL=${MAILNEST_QUOTA_FULL-}
+MAILNEST_DEFAULT_QUOTA_BYTES=${MAILNEST_DEFAULT_QUOTA_BYTES-}
+MAILNEST_ACCOUNTD_LISTEN=${MAILNEST_ACCOUNTD_LISTEN-}
 
 # ---- progress ---------------------------------------------------------------
 
@@ -113,7 +134,6 @@ write_if_changed() {
 secret_file() {
 	local path=$1 owner=$2 mode=$3
 	if [[ ! -s ${path} ]]; then
-		install -d -m 0700 -- "$(dirname -- "${path}")"
 		(umask 077 && openssl rand -hex 20 >"${path}")
 	fi
 	chown -- "${owner}" "${path}"

@@ -230,6 +230,7 @@ enum setting_kind {
 	S_RESERVED,
 	S_PROXIES,
 	S_PARALLELISM,
+	S_BOOL,
 };
 
 struct setting {
@@ -338,6 +339,11 @@ apply_setting(struct config *cfg, const struct setting *s, const char *value)
 		return parse_list(value, add_trusted_proxy, cfg);
 	case S_PARALLELISM: /* validated only: libsodium always uses one lane */
 		return parse_uint(value, s->min, s->max, &v);
+	case S_BOOL:
+		if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+			return -1;
+		*(bool *)(void *)(base + s->offset) = value[0] == '1';
+		return 0;
 	}
 	return -1;
 }

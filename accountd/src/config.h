@@ -33,6 +33,7 @@ struct config {
 	enum listen_kind listen_kind;
 	char listen_host[64]; /* numeric address, brackets stripped */
 	unsigned listen_port;
+	bool reuse_port;
 	char listen_path[108];
 
 	char db_host[256];

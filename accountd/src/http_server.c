@@ -291,6 +291,11 @@ listen_socket(const struct config *cfg)
 			return -1;
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 			goto fail;
+		/* Two instances on one port let a deploy restart them one at a
+		 * time without refusing a connection (see deploy/). */
+		if (cfg->reuse_port &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+			goto fail;
 		if (v6) {
 			sin6.sin6_port = htons((uint16_t)cfg->listen_port);
 			inet_pton(AF_INET6, cfg->listen_host, &sin6.sin6_addr);
@@ -337,7 +342,7 @@ server_init(struct server *srv, const struct config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	randombytes_buf(srv->request_id_salt, sizeof(srv->request_id_salt));
-	srv->metrics = metrics_new(routes_names(), routes_count());
+	srv->metrics = metrics_new(routes_methods(), routes_names(), routes_count());
 	/* One connection per thread that may hold one at a time: the HTTP
 	 * threads, the hash workers and the main thread's housekeeping. */
 	srv->db = db_pool_new(cfg, cfg->http_threads + cfg->hash_workers + 1, srv->metrics);

@@ -64,6 +64,7 @@ struct histogram_row {
 };
 
 struct metrics {
+	const char *const *route_methods;
 	const char *const *route_names;
 	size_t n_routes;               /* + 1 for unmatched requests */
 	atomic_ullong *requests;       /* [route][status] */
@@ -77,12 +78,13 @@ struct metrics {
 };
 
 struct metrics *
-metrics_new(const char *const *route_names, size_t n_routes)
+metrics_new(const char *const *route_methods, const char *const *route_names, size_t n_routes)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 
 	if (m == NULL)
 		return NULL;
+	m->route_methods = route_methods;
 	m->route_names = route_names;
 	m->n_routes = n_routes;
 	m->requests = calloc((n_routes + 1) * N_STATUS, sizeof(*m->requests));
@@ -228,33 +230,40 @@ render_histogram(struct out *o, const char *name, const char *labels, const doub
 	out_printf(o, "%s_count{%s} %llu\n", name, labels, load(count));
 }
 
+static void
+route_labels(const struct metrics *m, size_t r, char *buf, size_t size)
+{
+	if (r < m->n_routes)
+		snprintf(buf, size, "method=\"%s\",route=\"%s\"", m->route_methods[r],
+		    m->route_names[r]);
+	else
+		snprintf(buf, size, "method=\"any\",route=\"unmatched\"");
+}
+
 char *
 metrics_render(struct metrics *m, size_t *len_r)
 {
 	struct out o = {.size = 16384};
-	char labels[128];
+	char labels[192];
 
 	if ((o.buf = malloc(o.size)) == NULL)
 		return NULL;
 	out_printf(&o, "# HELP accountd_http_requests_total HTTP requests by route and status.\n"
 	               "# TYPE accountd_http_requests_total counter\n");
 	for (size_t r = 0; r <= m->n_routes; r++) {
-		const char *route = r < m->n_routes ? m->route_names[r] : "unmatched";
-
+		route_labels(m, r, labels, sizeof(labels));
 		for (size_t s = 0; s < N_STATUS; s++) {
 			unsigned long long v = load(&m->requests[r * N_STATUS + s]);
+			char status[8];
+
 			if (v == 0)
 				continue;
 			if (s < N_ELEMENTS(tracked_status))
-				out_printf(&o,
-				    "accountd_http_requests_total{route=\"%s\",status=\"%u\"} "
-				    "%llu\n",
-				    route, tracked_status[s], v);
+				snprintf(status, sizeof(status), "%u", tracked_status[s]);
 			else
-				out_printf(&o,
-				    "accountd_http_requests_total{route=\"%s\",status=\"other\"} "
-				    "%llu\n",
-				    route, v);
+				strcpy(status, "other");
+			out_printf(&o, "accountd_http_requests_total{%s,status=\"%s\"} %llu\n",
+			    labels, status, v);
 		}
 	}
 	out_printf(&o, "# HELP accountd_http_request_duration_seconds Request latency.\n"
@@ -264,8 +273,7 @@ metrics_render(struct metrics *m, size_t *len_r)
 
 		if (load(&row->count) == 0)
 			continue;
-		snprintf(labels, sizeof(labels), "route=\"%s\"",
-		    r < m->n_routes ? m->route_names[r] : "unmatched");
+		route_labels(m, r, labels, sizeof(labels));
 		render_histogram(&o, "accountd_http_request_duration_seconds", labels,
 		    latency_bounds, N_ELEMENTS(latency_bounds), row->buckets, &row->count,
 		    &row->sum_us);

@@ -20,8 +20,10 @@ enum metrics_limit {
 
 struct metrics;
 
-/* route_names must outlive the metrics (static strings). */
-struct metrics *metrics_new(const char *const *route_names, size_t n_routes);
+/* Route i is labelled method=route_methods[i], route=route_names[i]; both
+ * arrays must outlive the metrics (static strings). */
+struct metrics *metrics_new(
+    const char *const *route_methods, const char *const *route_names, size_t n_routes);
 void metrics_free(struct metrics **m);
 
 void metrics_request(struct metrics *m, size_t route, unsigned status, double seconds);

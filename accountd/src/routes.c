@@ -86,6 +86,7 @@ static const struct route routes[] = {
 };
 
 static const char *route_names[N_ELEMENTS(routes)];
+static const char *route_methods[N_ELEMENTS(routes)];
 
 size_t
 routes_count(void)
@@ -99,14 +100,22 @@ routes_name(size_t index)
 	return index < N_ELEMENTS(routes) ? routes[index].pattern : "unmatched";
 }
 
+/* The tables metrics label with (filled once at start-up, then
+ * read-only). */
 const char *const *
 routes_names(void)
 {
-	/* Metrics label routes by pattern; patterns repeat across methods,
-	 * so the label is "METHOD pattern"-free: the pattern alone. */
 	for (size_t i = 0; i < N_ELEMENTS(routes); i++)
 		route_names[i] = routes[i].pattern;
 	return route_names;
+}
+
+const char *const *
+routes_methods(void)
+{
+	for (size_t i = 0; i < N_ELEMENTS(routes); i++)
+		route_methods[i] = routes[i].method;
+	return route_methods;
 }
 
 void
@@ -752,8 +761,8 @@ HANDLER(h_mailbox_list)
 HANDLER(h_mailbox_patch)
 {
 	json_t *out = NULL;
-	bool has_active, active, has_quota;
-	unsigned long long quota;
+	bool has_active, active = false, has_quota;
+	unsigned long long quota = 0;
 	uint64_t quota64;
 	enum svc_status st = SVC_UNAVAILABLE;
 

@@ -12,6 +12,7 @@ size_t routes_count(void);
 /* The route's pattern (metrics and log label); "unmatched" past the end. */
 const char *routes_name(size_t index);
 const char *const *routes_names(void);
+const char *const *routes_methods(void);
 void routes_print(FILE *fp);
 
 /* Find the route for the request's method and path (on its first call,

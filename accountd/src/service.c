@@ -231,13 +231,16 @@ svc_register_commit(struct service *svc, struct db_conn *c, struct register_plan
 
 	if (timed_hash(svc, password, password_len, hash) != 0)
 		return SVC_INTERNAL;
-	if ((status = db_begin(c)) != DB_OK)
+	if ((status = db_begin(c)) != DB_OK) {
+		sodium_memzero(hash, sizeof(hash));
 		return from_db(status);
+	}
 	if (plan->use_invite) {
 		/* Locked until commit: two sign-ups cannot share one code. */
 		status = db_invite_claim(c, plan->invite_hash, &invite_id);
 		if (status == DB_NOT_FOUND) {
 			db_rollback(c);
+			sodium_memzero(hash, sizeof(hash));
 			return SVC_INVALID_INVITE;
 		}
 	}

@@ -3,6 +3,8 @@
 # 587 (STARTTLS + AUTH) and 465 (implicit TLS) to another account and to its
 # alias; the recipient reads both over IMAPS and POP3S, bodies intact.
 
+# E2E_* come from tests/lib/e2e.bash; X_EMAIL and X_PASSWORD from new_account X.
+# shellcheck disable=SC2153,SC2154
 load ../lib/e2e
 
 setup_file() {

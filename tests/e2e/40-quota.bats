@@ -3,6 +3,8 @@
 # configured (MAILNEST_QUOTA_FULL: reject = 552 5.2.2, defer = 452 4.2.2) and
 # reported to the sender; nothing is stored in the full mailbox or lost.
 
+# E2E_* come from tests/lib/e2e.bash; X_EMAIL and X_PASSWORD from new_account X.
+# shellcheck disable=SC2153,SC2154
 load ../lib/e2e
 
 setup() {

@@ -2,6 +2,8 @@
 # Issue 3, test 6: PM2 brings accountd back within 5 s of a SIGKILL, and a
 # second run of the installer changes nothing and breaks nothing.
 
+# E2E_* come from tests/lib/e2e.bash; X_EMAIL and X_PASSWORD from new_account X.
+# shellcheck disable=SC2153,SC2154
 load ../lib/e2e
 
 REPO=$(cd -- "${BATS_TEST_DIRNAME}/../.." && pwd -P)
@@ -37,7 +39,7 @@ state() {
 @test "6b. running the installer a second time changes nothing and breaks nothing" {
 	local before
 	before=$(state)
-	run "${REPO}/install.sh"
+	run "${REPO}/install.sh" </dev/null 3>&-
 	assert_success
 	refute_output --regexp '(starting|reloading|restarting|rendered|wrote |installed /|installed the|making a|building)'
 	assert_equal "$(state)" "${before}"

@@ -131,7 +131,7 @@ swaks_submit() {
 # imap_search EMAIL PASSWORD TEXT: print the UIDs of INBOX messages with TEXT.
 imap_search() {
 	curl -sS --insecure --max-time 20 -u "$1:$2" "imaps://${E2E_HOST}:993/INBOX" \
-		-X "UID SEARCH BODY \"$3\"" | sed -n 's/^\* SEARCH//p' | tr ' ' '\n' | sed '/^$/d'
+		-X "UID SEARCH BODY \"$3\"" | tr -d '\r' | sed -n 's/^\* SEARCH//p' | tr ' ' '\n' | sed '/^$/d'
 }
 
 imap_has() {
@@ -197,8 +197,14 @@ dovecot_log() {
 	cat /var/log/dovecot.log 2>/dev/null || journalctl -q -u dovecot --no-pager 2>/dev/null || true
 }
 
+# service_do NAME ACTION: start/stop a daemon as the installer does. The
+# daemon must not inherit bats's descriptors (bats would wait for it).
 service_do() {
-	if [[ -d /run/systemd/system ]]; then systemctl "$2" "$1"; else service "$1" "$2"; fi
+	if [[ -d /run/systemd/system ]]; then
+		systemctl "$2" "$1"
+	else
+		service "$1" "$2"
+	fi </dev/null >/dev/null 2>&1 3>&-
 }
 
 mariadb_is_up() {
@@ -217,4 +223,3 @@ accountd_pid() {
 healthz_answers() {
 	curl -fsS --max-time 1 "${E2E_API}/healthz"
 }
-[[ -n ${E2E_DEV_SQL:-} ]] && source /tmp/e2e-dev.bash  # DEVONLY

@@ -108,8 +108,10 @@ PY
 	create_account busybee
 	login_ok "${EMAIL}"
 	local token=${TOKEN} i
+	local -a pids=()
 	for i in 1 2; do
 		background_login "${EMAIL}" "${DEFAULT_PASSWORD}" "${BATS_TEST_TMPDIR}/bg${i}"
+		pids+=("${BG_PID}")
 	done
 	wait_until 10 some_hash_in_flight
 	local t
@@ -120,7 +122,7 @@ PY
 		awk -v t="${t}" 'BEGIN { exit !(t < 0.2) }' || fail "/api/v1/me took ${t} s while hashing"
 	done
 	some_hash_in_flight || fail "the hashes finished before the measurement; make them slower"
-	wait
+	wait "${pids[@]}"
 	run cat "${BATS_TEST_TMPDIR}/bg1" "${BATS_TEST_TMPDIR}/bg2"
 	assert_output "$(printf '201 0\n201 0')"
 }

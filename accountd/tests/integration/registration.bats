@@ -241,26 +241,34 @@ _register_succeeds() {
 }
 
 @test "rate_limited: ACCOUNTD_RATE_REQUESTS limits every request per IP" {
-	accountd_start ACCOUNTD_RATE_REQUESTS=5/3600
+	# a client IP of its own (via a trusted proxy): start-up polling of
+	# /healthz from 127.0.0.1 does not count against it
+	accountd_start ACCOUNTD_RATE_REQUESTS=5/3600 ACCOUNTD_TRUSTED_PROXIES=127.0.0.1
 	local i
 	for i in 1 2 3 4 5; do
-		api GET /api/v1/me
+		api GET /api/v1/me -H 'X-Forwarded-For: 203.0.113.50'
 		assert_status 401
 	done
-	api GET /api/v1/me
+	api GET /api/v1/me -H 'X-Forwarded-For: 203.0.113.50'
 	assert_error 429 rate_limited
 	assert_retry_after
+	api GET /healthz -H 'X-Forwarded-For: 203.0.113.50'
+	assert_error 429 rate_limited
+	api GET /api/v1/me -H 'X-Forwarded-For: 203.0.113.51'
+	assert_status 401
 }
 
 @test "concurrent registrations of the same address: exactly one 201, the rest 409" {
 	accountd_start ACCOUNTD_HASH_QUEUE=64
 	local i codes
+	local -a pids=()
 	for i in 1 2 3 4 5 6 7 8; do
 		curl -sS -o /dev/null -w '%{http_code}\n' --max-time "$(scaled 30)" -H 'Content-Type: application/json' \
 			--data-binary "{\"username\":\"race\",\"password\":\"${DEFAULT_PASSWORD}\"}" "${AD_URL}/api/v1/accounts" \
 			>"${BATS_TEST_TMPDIR}/race.${i}" 3>&- &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}"
 	codes=$(cat "${BATS_TEST_TMPDIR}"/race.* | sort | uniq -c | tr -s ' ' | sed 's/^ //')
 	assert_equal "${codes}" "$(printf '1 201\n7 409')"
 	run db_sql "SELECT COUNT(*) FROM mailboxes WHERE email = 'race@${DOMAIN}'"

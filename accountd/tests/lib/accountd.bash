@@ -465,6 +465,73 @@ assert_healthy() {
 	status=${s} body=${b} headers=${h}
 }
 
+# raw_http: send stdin's bytes as they are over one TCP connection to the
+# current instance; print the status code of the first response, or
+# "closed" (closed without a response), "reset", "timeout" (nothing within
+# RAW_TIMEOUT seconds, default 10).
+raw_http() {
+	/usr/bin/python3 -c '
+import socket, sys
+data = sys.stdin.buffer.read()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=float(sys.argv[2]))
+try:
+    s.sendall(data)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+buf = b""
+try:
+    while b"\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+except socket.timeout:
+    print("timeout")
+    sys.exit(0)
+except ConnectionResetError:
+    if not buf:
+        print("reset")
+        sys.exit(0)
+words = buf.split(b"\r\n")[0].split(b" ")
+print(words[1].decode() if buf.startswith(b"HTTP/") and len(words) > 1 else "closed")
+' "${AD_PORT}" "${RAW_TIMEOUT:-10}"
+}
+
+# slow_client MODE INTERVAL LIMIT: a client that trickles one byte every
+# INTERVAL seconds (MODE headers: inside the request headers; body: inside
+# a declared body; idle: sends nothing). Prints "closed SECONDS" when the
+# server drops it, "open" if it is still connected after LIMIT seconds.
+slow_client() {
+	/usr/bin/python3 -c '
+import select, socket, sys, time
+mode, interval, limit, port = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+s = socket.create_connection(("127.0.0.1", port))
+start = time.monotonic()
+if mode == "headers":
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+elif mode == "body":
+    s.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"email\":\"")
+def closed():
+    print("closed %.2f" % (time.monotonic() - start))
+    sys.exit(0)
+while time.monotonic() - start < limit:
+    r, _, _ = select.select([s], [], [], interval)
+    if r:
+        try:
+            if not s.recv(65536):
+                closed()
+        except OSError:
+            closed()
+        continue
+    if mode != "idle":
+        try:
+            s.send(b"a")
+        except OSError:
+            closed()
+print("open")
+' "$1" "$2" "$3" "${AD_PORT}"
+}
+
 # ---------------------------------------------------------------- accounts
 
 # register USERNAME [PASSWORD [DOMAIN]]: POST /api/v1/accounts.
