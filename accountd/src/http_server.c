@@ -254,6 +254,8 @@ answer(void *cls, struct MHD_Connection *connection, const char *url, const char
 	return request_send(req);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -8,6 +8,9 @@
 
 #include "log.h"
 
+static void log_line(int fd, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_line(int fd, int errnum, const char *fmt, va_list ap)
 {

@@ -20,6 +20,15 @@ load_summary() {
 	jq -r '"\(.requests) requests in \(.seconds) s (\(.per_second)/s), \(.failed) failed \(.failures), versions \(.versions), longest gap between answers \(.max_gap_seconds) s"' "$1"
 }
 
+@test "0. the project's PM2 ecosystem runs accountd as two processes sharing one port" {
+	# deploy/ecosystem.config.js: instances: 2 and ACCOUNTD_REUSE_PORT=1;
+	# otherwise a restart leaves no process to answer.
+	wait_until 10 both_online
+	run listening_pids
+	assert_equal "${#lines[@]}" 2
+	all_answers_are 200 "${DT_VA}"
+}
+
 @test "1. a good release deploys over SSH; /readyz and /healthz answer from it on every process" {
 	assert_equal "$(live_version)" "${DT_VA}"
 	load_start good

@@ -10,8 +10,9 @@
 # MariaDB (tests/lib/tempdb.bash); installs A under a temporary base
 # directory the way the installer does (releases/A, current -> releases/A,
 # `accountd migrate`) and starts it under a PM2 daemon of its own
-# (PM2_HOME in the temporary directory), as `nobody`, two processes sharing
-# a loopback port with SO_REUSEPORT; and starts an OpenSSH server on
+# (PM2_HOME in the temporary directory), as `nobody`, with the project's
+# ecosystem file (two processes sharing a loopback port with SO_REUSEPORT;
+# only the paths are the test's); and starts an OpenSSH server on
 # 127.0.0.1 and a free port with its own host key, which lets in one
 # throw-away deploy key as root. deploy_via_workflow then deploys a release
 # exactly as .github/workflows/deploy.yml does: it runs that workflow's
@@ -84,6 +85,10 @@ pm2_online_count() {
 }
 
 both_online() { [[ $(pm2_online_count) == 2 ]]; }
+some_online() { (($(pm2_online_count) > 0)); }
+
+# listening_pids: the processes listening on the app's port.
+listening_pids() { ss -Hltnp "sport = :${DT_APP_PORT}" | grep -o 'pid=[0-9]*' | sort -u; }
 
 live_version() { basename -- "$(readlink -- "${DT_BASE}/current")"; }
 
@@ -219,32 +224,25 @@ deploytest_setup() {
 		"${DT_BASE}/current/bin/accountd" migrate >"${DT_ROOT}/migrate-a.log" 2>&1 ||
 		{ cat "${DT_ROOT}/migrate-a.log" >&2; return 1; }
 
-	# PM2 with two processes on one port: the ecosystem the deploy expects.
+	# PM2 runs the project's own ecosystem (deploy/ecosystem.config.js), only
+	# with this test's paths: the deploy is tested with the processes the
+	# server really has.
 	mkdir -p "${DT_PM2_HOME}" "${DT_ROOT}/logs"
 	chown nobody:nogroup "${DT_PM2_HOME}" "${DT_ROOT}/logs"
 	cat >"${DT_ROOT}/ecosystem.config.js" <<-EOF
-		module.exports = { apps: [{
-			name: 'accountd',
+		'use strict';
+		const real = require('${DT_REPO}/deploy/ecosystem.config.js').apps[0];
+		module.exports = { apps: [Object.assign({}, real, {
 			script: '${DT_BASE}/current/bin/accountd',
-			args: 'serve',
-			interpreter: 'none',
-			exec_mode: 'fork',
-			instances: 2,
 			cwd: '${DT_ROOT}',
-			env: { ACCOUNTD_CONFIG_FILE: '${DT_ROOT}/accountd.env', ACCOUNTD_REUSE_PORT: '1' },
+			env: Object.assign({}, real.env, { ACCOUNTD_CONFIG_FILE: '${DT_ROOT}/accountd.env' }),
 			out_file: '${DT_ROOT}/logs/accountd.log',
 			error_file: '${DT_ROOT}/logs/accountd.error.log',
-			time: true,
-			autorestart: true,
-			exp_backoff_restart_delay: 100,
-			min_uptime: 10000,
-			max_restarts: 50,
-			kill_timeout: 15000,
-		}] };
+		})] };
 	EOF
 	pm2_as_app start "${DT_ROOT}/ecosystem.config.js" >"${DT_ROOT}/pm2-start.log" 2>&1 ||
 		{ cat "${DT_ROOT}/pm2-start.log" >&2; return 1; }
-	wait_until 30 both_online || { echo "PM2 did not start two processes" >&2; return 1; }
+	wait_until 30 some_online || { echo "PM2 did not start accountd" >&2; return 1; }
 	wait_until 30 all_answers_are 200 "${DT_VA}" || {
 		echo "release A does not answer on port ${DT_APP_PORT}: $(readyz)" >&2
 		tail -n 20 "${DT_ROOT}"/logs/*.log >&2
