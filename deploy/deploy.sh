@@ -357,6 +357,17 @@ db_restore() {
 
 # ------------------------------------------------------------- releases
 
+# release_version DIR: the version the release's accountd reports (what
+# /readyz shows in X-Accountd-Version): its VERSION file, or for a release
+# the installer built, `accountd version`.
+release_version() {
+	if [[ -f $1/VERSION ]]; then
+		printf '%s\n' "$(<"$1/VERSION")"
+	else
+		as_app_user "$1/bin/accountd" version 2>/dev/null | awk 'NR == 1 { print $2 }'
+	fi
+}
+
 switch_current() {	# RELEASE_DIR: point BASE/current at it, atomically
 	local tmp="${base}/.current.$$"
 	ln -sfn -- "releases/${1##*/}" "${tmp}"
@@ -513,7 +524,10 @@ main() {
 
 	if [[ -L ${base}/current ]]; then
 		previous=$(realpath -- "${base}/current")
-		previous_version=$(<"${previous}/VERSION")
+		previous_version=$(release_version "${previous}")
+		[[ -n ${previous_version} ]] || fail "cannot tell the version of the live release ${previous}"
+	elif [[ -e ${base}/current ]]; then
+		fail "${base}/current is not a symlink (the installer makes it one, to releases/VERSION)"
 	fi
 	step "deploying $(basename -- "${tarball}") to ${base} (live now: ${previous_version:-nothing})"
 
@@ -534,6 +548,12 @@ main() {
 	as_app_user env ACCOUNTD_CONFIG_FILE="${config_file}" "${release}/bin/accountd" check-config >"${work}/check.log" 2>&1 ||
 		fail "the new accountd rejects the configuration: $(tail -n 3 "${work}/check.log")"
 	step "accountd ${version} accepts ${config_file}"
+	if [[ -f ${base}/ecosystem.config.js ]] && ! cmp -s "${base}/ecosystem.config.js" "${release}/ecosystem.config.js"; then
+		say "note: this release's ecosystem.config.js differs from ${base}/ecosystem.config.js; PM2 keeps the installed one (run the installer to apply it)"
+	fi
+	if [[ $(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || echo 1) == 0 ]]; then
+		say "warning: net.ipv4.tcp_migrate_req is 0: connections queued on a stopping process may be reset (set it to 1)"
+	fi
 
 	# The database.
 	if ((db_backup)); then

@@ -2,6 +2,7 @@
  * described once in the table below (name, default, parser) so that the
  * README, the error messages and the code cannot drift apart. */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -190,8 +191,9 @@ add_reserved(struct config *cfg, const char *name)
 
 	if (cfg->n_reserved_extra >= RESERVED_EXTRA_MAX)
 		return -1;
-	/* Reserved names must themselves be syntactically valid usernames. */
-	if (validate_username(name, folded, NULL, 0, &error) != 0)
+	/* Reserved names must be syntactically valid usernames (a built-in
+	 * reserved name listed again is harmless). */
+	if (validate_username_syntax(name, folded, &error) != 0)
 		return -1;
 	strcpy(cfg->reserved_extra[cfg->n_reserved_extra++], folded);
 	return 0;
@@ -211,8 +213,15 @@ add_trusted_proxy(struct config *cfg, const char *text)
 		strcpy(dst, "unix");
 	} else {
 		family = strchr(text, ':') != NULL ? AF_INET6 : AF_INET;
-		if (inet_pton(family, text, addr) != 1 ||
-		    inet_ntop(family, addr, dst, CLIENT_IP_MAX) == NULL)
+		if (inet_pton(family, text, addr) != 1)
+			return -1;
+		/* ::ffff:a.b.c.d is how an IPv6 socket shows an IPv4 peer; the
+		 * peer address is compared in its IPv4 form. */
+		if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)(void *)addr)) {
+			family = AF_INET;
+			memmove(addr, addr + 12, 4);
+		}
+		if (inet_ntop(family, addr, dst, CLIENT_IP_MAX) == NULL)
 			return -1;
 	}
 	cfg->n_trusted_proxies++;
@@ -411,6 +420,7 @@ config_parse(struct config *cfg, config_lookup_fn *lookup, void *ctx, char *erro
 /* The file's settings, parsed once; lookups prefer the environment. */
 struct file_settings {
 	char *text;
+	size_t size; /* bytes allocated, all wiped on free */
 	const char *keys[CONFIG_KEYS_MAX];
 	const char *values[CONFIG_KEYS_MAX];
 	unsigned n;
@@ -467,11 +477,12 @@ file_settings_read(struct file_settings *fs, const char *path, char *error_buf, 
 		*error_r = error_buf;
 		return -1;
 	}
-	if ((fs->text = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+	if ((fs->text = calloc(1, CONFIG_FILE_MAX + 2)) == NULL) {
 		fclose(fp);
 		*error_r = "out of memory";
 		return -1;
 	}
+	fs->size = CONFIG_FILE_MAX + 2;
 	len = fread(fs->text, 1, CONFIG_FILE_MAX + 1, fp);
 	fclose(fp);
 	if (len > CONFIG_FILE_MAX) {
@@ -514,6 +525,14 @@ file_settings_read(struct file_settings *fs, const char *path, char *error_buf, 
 			value[len - 1] = '\0';
 			value++;
 		}
+		for (unsigned k = 0; k < fs->n; k++) {
+			if (strcmp(fs->keys[k], line) == 0) {
+				snprintf(error_buf, error_size, "%s:%u: %s is set twice", path,
+				    lineno, line);
+				*error_r = error_buf;
+				return -1;
+			}
+		}
 		if (fs->n >= CONFIG_KEYS_MAX) {
 			snprintf(error_buf, error_size, "%s: too many settings", path);
 			*error_r = error_buf;
@@ -528,8 +547,10 @@ file_settings_read(struct file_settings *fs, const char *path, char *error_buf, 
 static void
 file_settings_free(struct file_settings *fs)
 {
+	/* Wipe the whole buffer: parsing put NULs inside it, so strlen()
+	 * would stop at the first line and leave later secrets behind. */
 	if (fs->text != NULL) {
-		sodium_memzero(fs->text, strlen(fs->text));
+		sodium_memzero(fs->text, fs->size);
 		free(fs->text);
 	}
 	fs->text = NULL;

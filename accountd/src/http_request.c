@@ -40,8 +40,11 @@ normalise_ip(const char *text, size_t len, char *out)
 	buf[len] = '\0';
 	if (inet_pton(AF_INET, buf, addr) == 1)
 		return inet_ntop(AF_INET, addr, out, CLIENT_IP_MAX) != NULL;
-	if (inet_pton(AF_INET6, buf, addr) == 1)
+	if (inet_pton(AF_INET6, buf, addr) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)(void *)addr))
+			return inet_ntop(AF_INET, addr + 12, out, CLIENT_IP_MAX) != NULL;
 		return inet_ntop(AF_INET6, addr, out, CLIENT_IP_MAX) != NULL;
+	}
 	return false;
 }
 

@@ -109,7 +109,8 @@ shard_compact(struct ratelimit *rl, struct shard *sh, double now)
 		if (slot_free(&old[i]) || refill(rl, &old[i], now) >= rl->capacity)
 			continue;
 		size_t j;
-		memcpy(&j, old[i].key, sizeof(j));
+		/* The same probe start as ratelimit_apply(): digest bytes 8-15. */
+		memcpy(&j, old[i].key + 8, sizeof(j));
 		for (j %= n; !slot_free(&fresh[j]); j = (j + 1) % n)
 			;
 		fresh[j] = old[i];

@@ -12,6 +12,7 @@
 #include "build_config.h"
 #include "log.h"
 #include "routes.h"
+#include "validate.h"
 
 enum auth {
 	AUTH_NONE,
@@ -734,7 +735,8 @@ HANDLER(h_domain_patch)
 HANDLER(h_mailbox_list)
 {
 	const char *domain = request_query(req, "domain"), *after = request_query(req, "after");
-	const char *limit_text = request_query(req, "limit");
+	const char *limit_text = request_query(req, "limit"), *why;
+	char cursor[EMAIL_MAX + 1];
 	unsigned long limit = 100;
 	json_t *out = NULL;
 	enum svc_status st = SVC_UNAVAILABLE;
@@ -748,13 +750,20 @@ HANDLER(h_mailbox_list)
 			return;
 		}
 	}
-	if ((domain != NULL && strlen(domain) > DOMAIN_MAX) ||
-	    (after != NULL && strlen(after) > EMAIL_MAX)) {
-		reply_code(req, 400, "invalid_request", "domain or after is too long");
+	if (domain != NULL && strlen(domain) > DOMAIN_MAX) {
+		reply_code(req, 400, "invalid_request", "domain is too long");
+		return;
+	}
+	/* The cursor is the last address of the previous page. */
+	if (after != NULL && *after != '\0' &&
+	    (strlen(after) > EMAIL_MAX || validate_address(after, cursor, &why) != 0)) {
+		reply_code(
+		    req, 400, "invalid_request", "after must be an address (a 'next' value)");
 		return;
 	}
 	WITH_DB(req, c)
-	st = svc_mailbox_list(c, domain, after, (unsigned)limit, &out);
+	st = svc_mailbox_list(
+	    c, domain, after != NULL && *after != '\0' ? cursor : NULL, (unsigned)limit, &out);
 	reply_svc_json(req, st, 200, out, NULL);
 }
 

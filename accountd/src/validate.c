@@ -38,6 +38,18 @@ int
 validate_username(const char *in, char *folded_r, const char (*extra_reserved)[LOCAL_MAX + 1],
     size_t n_extra, const char **error_r)
 {
+	if (validate_username_syntax(in, folded_r, error_r) != 0)
+		return -1;
+	if (is_reserved(folded_r, extra_reserved, n_extra)) {
+		*error_r = "this username is reserved";
+		return -1;
+	}
+	return 0;
+}
+
+int
+validate_username_syntax(const char *in, char *folded_r, const char **error_r)
+{
 	size_t len = strlen(in);
 
 	if (len == 0 || len > LOCAL_MAX) {
@@ -66,10 +78,6 @@ validate_username(const char *in, char *folded_r, const char (*extra_reserved)[L
 	}
 	if (folded_r[len - 1] == '.') {
 		*error_r = "username must not end with '.'";
-		return -1;
-	}
-	if (is_reserved(folded_r, extra_reserved, n_extra)) {
-		*error_r = "this username is reserved";
 		return -1;
 	}
 	return 0;
@@ -112,6 +120,10 @@ validate_domain(const char *in, char *folded_r, const char **error_r)
 	folded_r[len] = '\0';
 	if (label == 0 || folded_r[len - 1] == '-' || labels < 2) {
 		*error_r = "domain needs at least two labels and must not end in '.' or '-'";
+		return -1;
+	}
+	if (strspn(folded_r + len - label, "0123456789") == label) {
+		*error_r = "domain must not end in an all-numeric label (an IP address?)";
 		return -1;
 	}
 	return 0;
@@ -216,7 +228,11 @@ validate_password(
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)password[i] < 0x20 || password[i] == 0x7f) {
+		unsigned char c = (unsigned char)password[i];
+
+		/* C0 controls, DEL, and C1 controls (U+0080-U+009F: 0xC2 0x80-0x9F). */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < len && (unsigned char)password[i + 1] < 0xa0)) {
 			*error_r = "password must not contain control characters";
 			return -1;
 		}

@@ -17,8 +17,12 @@
 MUST_CHECK int validate_username(const char *in, char *folded_r,
     const char (*extra_reserved)[LOCAL_MAX + 1], size_t n_extra, const char **error_r);
 
-/* A DNS name of letters, digits and hyphens, at least two labels, folded to
- * lower case into folded_r (254 bytes). */
+/* The syntax rules of validate_username() without the reserved list. */
+MUST_CHECK int validate_username_syntax(const char *in, char *folded_r, const char **error_r);
+
+/* A DNS name of letters, digits and hyphens, at least two labels, the last
+ * not all digits (so not an IPv4 address), folded to lower case into
+ * folded_r (254 bytes). */
 MUST_CHECK int validate_domain(const char *in, char *folded_r, const char **error_r);
 
 /* local@domain with the syntax above for the domain and a permissive but
@@ -27,7 +31,7 @@ MUST_CHECK int validate_domain(const char *in, char *folded_r, const char **erro
 MUST_CHECK int validate_address(const char *in, char *email_r, const char **error_r);
 
 /* 10-256 characters (UTF-8 code points) of valid UTF-8 without control
- * characters, not the username or the address, not a common password. */
+ * characters (C0, DEL or C1), not the username or the address, not a common password. */
 MUST_CHECK int validate_password(const char *password, size_t len, const char *username,
     const char *email, const char **error_r);
 

@@ -127,8 +127,12 @@ reference_entry(const char *start, const char *end, char *out)
 	buf[end - start] = '\0';
 	if (inet_pton(AF_INET, buf, addr) == 1)
 		return inet_ntop(AF_INET, addr, out, CLIENT_IP_MAX) != NULL;
-	if (inet_pton(AF_INET6, buf, addr) == 1)
+	if (inet_pton(AF_INET6, buf, addr) == 1) {
+		/* An IPv4-mapped address is the IPv4 client. */
+		if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)(void *)addr))
+			return inet_ntop(AF_INET, addr + 12, out, CLIENT_IP_MAX) != NULL;
 		return inet_ntop(AF_INET6, addr, out, CLIENT_IP_MAX) != NULL;
+	}
 	return 0;
 }
 

@@ -471,7 +471,7 @@ test_reserved_names(void **state)
 	assert_refused(cfg, "ACCOUNTD_RESERVED_USERNAMES", many, "ACCOUNTD_RESERVED_USERNAMES");
 }
 
-/* Known bug, skipped unless MAILNEST_TEST_KNOWN_BUGS is set: an extra
+/* Regression (fixed): an extra
  * reserved name that is also built in (ACCOUNTD_RESERVED_USERNAMES=admin,info)
  * is refused as "invalid value", because add_reserved() runs the full
  * validate_username(), reserved check included. */
@@ -480,8 +480,6 @@ test_reserved_names_overlapping_builtin(void **state)
 {
 	struct config *cfg = *state;
 
-	if (getenv("MAILNEST_TEST_KNOWN_BUGS") == NULL)
-		skip();
 	assert_parses(cfg, "ACCOUNTD_RESERVED_USERNAMES", "admin,info");
 }
 
@@ -728,8 +726,8 @@ test_load_file_errors(void **state)
 	assert_true(strncmp(error, "ACCOUNTD_CONFIG_FILE:", 21) == 0);
 }
 
-/* Known bug, skipped unless MAILNEST_TEST_KNOWN_BUGS is set (ASan reports
- * it; without ASan it corrupts the heap silently): for a file over 64 KiB,
+/* Regression (fixed; ASan reported it, without ASan it corrupted the heap):
+ * for a file over 64 KiB,
  * file_settings_read() returns before NUL-terminating fs->text (it holds
  * CONFIG_FILE_MAX + 1 bytes read), and file_settings_free() then runs
  * strlen() past the end of the buffer and sodium_memzero()s that many
@@ -741,8 +739,6 @@ test_load_file_too_large(void **state)
 	const char *error;
 	char *big;
 
-	if (getenv("MAILNEST_TEST_KNOWN_BUGS") == NULL)
-		skip();
 	clear_accountd_environment();
 	big = malloc(70 * 1024);
 	assert_non_null(big);
@@ -753,7 +749,7 @@ test_load_file_too_large(void **state)
 	assert_non_null(strstr(error, "over 64 KiB"));
 }
 
-/* Known bug, skipped unless MAILNEST_TEST_KNOWN_BUGS is set: a setting
+/* Regression (fixed): a setting
  * given twice in the file silently takes its first value
  * (lookup_env_then_file() returns the first match), where a shell or
  * systemd's EnvironmentFile would take the last. Refusing the duplicate
@@ -765,8 +761,6 @@ test_load_duplicate_key(void **state)
 	const char *error;
 	int ret;
 
-	if (getenv("MAILNEST_TEST_KNOWN_BUGS") == NULL)
-		skip();
 	clear_accountd_environment();
 	ret = load_file(cfg, "ACCOUNTD_DB_PORT=1111\nACCOUNTD_DB_PORT=2222\n", &error);
 	assert_true(ret == -1 || cfg->db_port == 2222);

@@ -139,7 +139,7 @@ test_many_distinct_keys(void **state)
 	ratelimit_free(&rl);
 }
 
-/* Known bug, skipped unless MAILNEST_TEST_KNOWN_BUGS is set. shard_compact()
+/* Regression (fixed). shard_compact() used to
  * re-inserts the surviving buckets at digest bytes 0-7 modulo the shard
  * size, but ratelimit_apply() probes from digest bytes 8-15: after a
  * compaction the buckets it kept are mostly unreachable, so a limited key
@@ -154,8 +154,6 @@ test_limited_keys_survive_compaction(void **state)
 	char key[32];
 	unsigned still_limited = 0;
 
-	if (getenv("MAILNEST_TEST_KNOWN_BUGS") == NULL)
-		skip();
 	rl = new_limit(2, 100, 1600); /* 200 slots per shard */
 	for (unsigned i = 0; i < 1500; i++) {
 		snprintf(key, sizeof(key), "idle-%u", i);
