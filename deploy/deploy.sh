@@ -36,6 +36,13 @@
 #     with the previous release (expand first, contract a release later);
 #  6. keep the newest --keep releases and backups (default 5), delete the
 #     rest (never the current or the previous release).
+# What it expects of the server (the installer's layout): BASE/current, a
+# symlink to a release under BASE/releases; a PM2 daemon of the run-as user
+# whose app runs BASE/current/bin/accountd as two processes (ecosystem:
+# `instances: 2`, env ACCOUNTD_REUSE_PORT=1); and net.ipv4.tcp_migrate_req=1
+# (e.g. /etc/sysctl.d/60-mailnest.conf), else the script warns.
+# Run by hand as root:
+#   deploy.sh /path/to/accountd-0.1.0+abc123.tar.gz   (SHA256SUMS beside it)
 # Settings come from options, else the environment, else the file named by
 # MAILNEST_DEPLOY_CONF (default /etc/mailnest/deploy.env, KEY=VALUE lines,
 # optional), else the defaults below. Exit: 0 deployed (or already current),
@@ -236,7 +243,7 @@ wait_ready() {
 # restart_one ID VERSION: restart process ID and wait until it is ready.
 restart_one() {
 	local id=$1 want=$2 old_pid line out
-	line=$(pm2_instances | awk -v id="${id}" '$1 == id')
+	line=$(pm2_instances | awk -v id="${id}" '$1 == id') || line=''
 	read -r _ old_pid _ <<<"${line:-x 0}"
 	# PM2 refuses to restart a process that is waiting to be restarted after
 	# a crash ("Process with pid N already exists"): stop it first.
@@ -438,7 +445,7 @@ fail() {
 	[[ -z ${incoming} ]] || rm -rf -- "${incoming}"
 	case ${phase} in
 	prepare)
-		say "nothing was changed; ${previous_version:-no release} is still live"
+		say "nothing was changed${previous_version:+; ${previous_version} is still live}"
 		exit 1
 		;;
 	migrating)
@@ -448,7 +455,7 @@ fail() {
 		fi
 		if db_restore; then
 			say "database restored to its state before the migration (backup kept in ${backup_dir})"
-			say "nothing else was changed; ${previous_version:-no release} is still live"
+			say "nothing else was changed${previous_version:+; ${previous_version} is still live}"
 			exit 1
 		fi
 		say "DATABASE NOT RESTORED: restore it by hand from ${backup_dir}/dump"
@@ -496,7 +503,9 @@ main() {
 
 	load_settings
 	parse_options "$@"
-	tarball=$(realpath -- "${tarball}") || fail "no such file: ${tarball}"
+	[[ -f ${tarball} ]] || fail "no such file: ${tarball}"
+	tarball=$(realpath -- "${tarball}")
+	[[ ${tarball##*/} =~ ^accountd-([0-9A-Za-z.+_-]+)\.tar\.gz$ ]] || fail "the tarball must be named accountd-VERSION.tar.gz, not ${tarball##*/}"
 	[[ -z ${sums} ]] || sums=$(realpath -- "${sums}")
 	[[ -d ${base} ]] || fail "no base directory ${base} (run the installer first, or give --base)"
 	base=$(cd -- "${base}" && pwd -P)
@@ -582,8 +591,9 @@ main() {
 	done
 	phase=finished
 
-	prune "${base}/releases" "${version}" "${previous##*/}"
-	prune "${base}/backups" "${backup_dir##*/}"
+	# The deploy is done: a failure to prune is only worth a warning.
+	prune "${base}/releases" "${version}" "${previous##*/}" || say "warning: could not prune ${base}/releases"
+	prune "${base}/backups" "${backup_dir##*/}" || say "warning: could not prune ${base}/backups"
 	step "deployed ${version} (previous: ${previous_version:-none})"
 }
 

@@ -74,7 +74,8 @@ build_release() {
 
 point_current_at() {
 	local target=${MAILNEST_OPT}/releases/$1
-	[[ $(readlink -- "${CURRENT}" 2>/dev/null || true) == "${target}" ]] && return 1
+	# deploy/deploy.sh makes a relative link: compare where they lead.
+	[[ $(realpath -q -- "${CURRENT}" || true) == "${target}" ]] && return 1
 	ln -sfn -- "${target}" "${CURRENT}.new"
 	mv -T -- "${CURRENT}.new" "${CURRENT}"
 }
@@ -102,6 +103,22 @@ ENV
 as_accountd() {
 	runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
 		ACCOUNTD_CONFIG_FILE="${ENV_FILE}" "$@"
+}
+
+# prune_releases: keep the release in use and the two newest others (to
+# go back to); remove older ones.
+prune_releases() {
+	local in_use dir kept=0
+	in_use=$(readlink -- "${CURRENT}")
+	while IFS= read -r dir; do
+		[[ ${dir} == "${in_use}" ]] && continue
+		if ((kept < 2)); then
+			kept=$((kept + 1))
+			continue
+		fi
+		rm -rf -- "${dir}"
+	done < <(find "${MAILNEST_OPT}/releases" -mindepth 1 -maxdepth 1 -type d \
+		-not -name '*.tmp' -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
 }
 
 ensure_domain() {
@@ -168,6 +185,7 @@ main() {
 	fi
 	if point_current_at "${release}"; then
 		say "${CURRENT} -> releases/${release}"
+		step "removing releases older than the last three" prune_releases
 	fi
 
 	secret_file "${TOKEN_FILE}" "root:${USER_NAME}" 0640

@@ -37,6 +37,7 @@ render_maps() {
 	DB_PASSWORD=$(<"${MAILNEST_SECRETS}/db-postfix.pw")
 	export DB_PASSWORD
 	install -d -o root -g postfix -m 0750 -- "${SQL_DIR}"
+	render postfix/client.cnf "${SQL_DIR}/client.cnf" root:postfix 0640 && changed=0
 	for map in "${MAPS[@]}"; do
 		render "postfix/${map}.cf" "${SQL_DIR}/${map}.cf" root:postfix 0640 DB_PASSWORD && changed=0
 	done
@@ -73,6 +74,9 @@ main_settings() {
 		"virtual_mailbox_domains = ${p}/virtual-mailbox-domains.cf"
 		"virtual_mailbox_maps = ${p}/virtual-mailbox-maps.cf"
 		"virtual_alias_maps = ${p}/virtual-alias-maps.cf"
+		# Our domains are all virtual mailbox domains: without this, every
+		# address would also be looked up (uselessly) as an alias domain.
+		"virtual_alias_domains ="
 		"virtual_transport = lmtp:unix:private/dovecot-lmtp"
 		"smtpd_sender_login_maps = ${p}/sender-login-maps.cf"
 		"smtpd_sasl_type = dovecot"

@@ -269,6 +269,7 @@ struct setting {
 
 static const struct setting settings[] = {
     {"ACCOUNTD_LISTEN", S_LISTEN, "127.0.0.1:8080", 0, 0, 0, 0, "HOST:PORT or unix:/path"},
+    {"ACCOUNTD_REUSE_PORT", S_BOOL, "0", OFF(reuse_port), 0, 0, 0, "0 or 1"},
     STR("ACCOUNTD_DB_HOST", db_host, "localhost", "a host name"),
     UINT("ACCOUNTD_DB_PORT", db_port, "3306", 1, 65535, "a port"),
     STR("ACCOUNTD_DB_SOCKET", db_socket, NULL, "a socket path"),

@@ -125,6 +125,19 @@ tracker_free(struct conn_tracker **tp)
 	*tp = NULL;
 }
 
+/* The number of open connections. */
+static unsigned
+tracker_count(struct conn_tracker *t)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct tracked_conn *c = t->head.next; c != &t->head; c = c->next)
+		n++;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
 static void
 tracker_arm(struct conn_tracker *t, struct tracked_conn *c, bool armed)
 {
@@ -254,6 +267,19 @@ answer(void *cls, struct MHD_Connection *connection, const char *url, const char
 	return request_send(req);
 }
 
+/* libmicrohttpd decodes %XX in the path and the query; a decoded %00 would
+ * cut the C string short, so that ".../mailboxes/a@b.test%00x" addressed
+ * a@b.test. A component holding %00 is left undecoded, so it matches no
+ * route and no valid address. */
+static size_t
+unescape_refusing_nul(void *cls, struct MHD_Connection *connection, char *s)
+{
+	for (const char *p = s; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
+			return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
@@ -374,7 +400,13 @@ wait_for_drain(struct server *srv)
 {
 	double until = monotonic_seconds() + DRAIN_SECONDS;
 
-	while (atomic_load(&srv->in_flight) > 0 && monotonic_seconds() < until) {
+	/* Wait for the connections too, not only the requests: one accepted
+	 * just before the listener closed has a request on its way, and a
+	 * keep-alive one gets its next answer with "Connection: close" (the
+	 * client then closes it) or is closed by the idle timeout. Closing
+	 * them here instead would reset requests a client has already sent. */
+	while ((atomic_load(&srv->in_flight) > 0 || tracker_count(srv->tracker) > 0) &&
+	       monotonic_seconds() < until) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -416,9 +448,10 @@ http_server_run(const struct config *cfg)
 	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 	        0, NULL, NULL, answer, &srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &srv,
-	        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
-	        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-	        cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_UNESCAPE_CALLBACK, unescape_refusing_nul,
+	        &srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+	        cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	        MHD_OPTION_NOTIFY_COMPLETED, request_completed, &srv, MHD_OPTION_NOTIFY_CONNECTION,
 	        notify_connection, &srv, MHD_OPTION_END);
 	if (srv.daemon == NULL) {

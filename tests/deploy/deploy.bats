@@ -56,8 +56,8 @@ load_summary() {
 	# Both versions answered: the load spanned the switch-over...
 	(($(jq --arg v "${DT_VA}" '.versions[$v] // 0' "${out}") > 0))
 	(($(jq --arg v "${DT_VB}" '.versions[$v] // 0' "${out}") > 0))
-	# ...and never stalled.
-	jq -e '.max_gap_seconds < 1' "${out}"
+	# ...and never stalled (a bound loose enough for a busy CI machine).
+	jq -e '.max_gap_seconds < 2' "${out}"
 }
 
 @test "3. a release whose accountd exits at start-up is rolled back; the old one keeps serving" {
@@ -121,4 +121,24 @@ load_summary() {
 	assert_equal "${status}" 1
 	grep -q "does not match its checksum" "${DT_ROOT}/ship.log"
 	assert_equal "$(live_version)" "${DT_VA}"
+}
+
+@test "7. by hand, with --lock-wait: a deploy waits for the one holding the lock, then runs and prunes" {
+	flock "${DT_BASE}/.deploy.lock" sleep 3 &
+	local holder=$! start=${SECONDS}
+	wait_until 5 bash -c "! flock -n '${DT_BASE}/.deploy.lock' true"
+	run env MAILNEST_DEPLOY_CONF=/dev/null "${DT_REPO}/deploy/deploy.sh" --base "${DT_BASE}" --app accountd \
+		--pm2-home "${DT_PM2_HOME}" --user nobody --readyz "http://127.0.0.1:${DT_APP_PORT}/readyz" \
+		--config "${DT_ROOT}/accountd.env" --timeout 20 --lock-wait 30 --keep 2 "${DT_B}"
+	wait "${holder}"
+	sed 's/^/# /' <<<"${output}" >&3
+	assert_success
+	((SECONDS - start >= 2))
+	assert_equal "$(live_version)" "${DT_VB}"
+	all_answers_are 200 "${DT_VB}"
+	# Kept: the two newest, which are the live one and the previous one.
+	run ls "${DT_BASE}/releases"
+	assert_output "$(printf '%s\n' "${DT_VA}" "${DT_VB}" | sort)"
+	run ls "${DT_BASE}/backups"
+	assert_equal "${#lines[@]}" 2
 }

@@ -183,13 +183,13 @@ deploytest_setup() {
 	_dt_save DT_ROOT DT_SSH DT_BASE DT_PM2_HOME DT_DB DT_APP_PORT DT_SSH_PORT
 
 	# Releases.
-	_dt_build deploytest.a
+	_dt_build deploytest.a || return 1
 	DT_A=${DT_TARBALL}
-	_dt_build deploytest.b
+	_dt_build deploytest.b || return 1
 	DT_B=${DT_TARBALL}
-	_dt_derive "${DT_B}" deploytest.broken _dt_edit_broken
+	_dt_derive "${DT_B}" deploytest.broken _dt_edit_broken || return 1
 	DT_BROKEN=${DT_TARBALL}
-	_dt_derive "${DT_B}" deploytest.badmigration _dt_edit_bad_migration
+	_dt_derive "${DT_B}" deploytest.badmigration _dt_edit_bad_migration || return 1
 	DT_BADMIG=${DT_TARBALL}
 	DT_VA=$(<"${DT_A%/*}/VERSION")
 	DT_VB=$(<"${DT_B%/*}/VERSION")
@@ -198,9 +198,14 @@ deploytest_setup() {
 	# The database.
 	local password
 	password=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')
-	tempdb_start "${DT_DB}"
+	tempdb_start "${DT_DB}" || return 1
 	chmod 0755 "${DT_DB}"
-	tempdb_create_app "${DT_DB}" mailnest accountd "${password}"
+	# The privileges install/30-mariadb.sh grants accountd, no more: the
+	# deploy's backup and restore must work with them.
+	tempdb_sql "${DT_DB}" "CREATE DATABASE mailnest;
+		CREATE USER 'accountd'@'localhost' IDENTIFIED BY '${password}';
+		GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, LOCK TABLES
+			ON mailnest.* TO 'accountd'@'localhost';" || return 1
 	install -m 0640 -g nogroup /dev/null "${DT_ROOT}/accountd.env"
 	cat >"${DT_ROOT}/accountd.env" <<-EOF
 		ACCOUNTD_LISTEN=127.0.0.1:${DT_APP_PORT}
@@ -227,11 +232,14 @@ deploytest_setup() {
 	# PM2 runs the project's own ecosystem (deploy/ecosystem.config.js), only
 	# with this test's paths: the deploy is tested with the processes the
 	# server really has.
+	# (A copy: nobody may not be able to read the checkout, e.g. under a
+	# CI runner's home.)
 	mkdir -p "${DT_PM2_HOME}" "${DT_ROOT}/logs"
 	chown nobody:nogroup "${DT_PM2_HOME}" "${DT_ROOT}/logs"
+	install -m 0644 "${DT_REPO}/deploy/ecosystem.config.js" "${DT_ROOT}/project-ecosystem.config.js"
 	cat >"${DT_ROOT}/ecosystem.config.js" <<-EOF
 		'use strict';
-		const real = require('${DT_REPO}/deploy/ecosystem.config.js').apps[0];
+		const real = require('${DT_ROOT}/project-ecosystem.config.js').apps[0];
 		module.exports = { apps: [Object.assign({}, real, {
 			script: '${DT_BASE}/current/bin/accountd',
 			cwd: '${DT_ROOT}',

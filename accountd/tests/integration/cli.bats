@@ -4,7 +4,8 @@
 # validation as the API; migrations; configuration errors.
 
 bats_require_minimum_version 1.5.0
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -24,6 +25,22 @@ cli() { bounded "$(scaled 60)" accountd_cli -- "$@"; }
 assert_cli_error() {
 	[[ ${status} == "$1" ]] || fail "exit ${status}, expected $1; stdout: ${output}; stderr: ${stderr}"
 	[[ ${stderr} =~ (^|$'\n')accountd:\ $2:\ [^$'\n']+ ]] || fail "stderr is not 'accountd: $2: ...': ${stderr}"
+}
+
+# config_error SETTING OVERRIDE...: `accountd serve` with OVERRIDE exits 78
+# before serving and its stderr names SETTING.
+config_error() {
+	local setting=$1
+	shift
+	run --separate-stderr bounded "$(scaled 30)" accountd_cli "ACCOUNTD_LISTEN=127.0.0.1:$(free_port)" "$@" -- serve
+	[[ ${status} == 78 ]] || fail "$*: exit ${status} (expected 78); stderr: ${stderr}"
+	[[ ${stderr} == *"${setting}"* ]] || fail "$*: stderr does not name ${setting}: ${stderr}"
+}
+
+cli_in() {
+	local db=$1 dir=$2
+	shift 2
+	bounded "$(scaled 60)" accountd_cli "ACCOUNTD_DB_NAME=${db}" "ACCOUNTD_MIGRATIONS_DIR=${dir}" -- "$@"
 }
 
 @test "cli: version prints the version, exit 0" {
@@ -326,7 +343,7 @@ assert_cli_error() {
 	wait "${p2}" || r2=$?
 	((r1 == 0 && r2 == 0)) || fail "concurrent migrates: exit ${r1} / ${r2}: $(cat "${BATS_TEST_TMPDIR}"/m1 "${BATS_TEST_TMPDIR}"/m2)"
 	run tempdb_sql "${AD_DB_DIR}" "SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'mailnest_fresh'"
-	assert_output aliases,domains,invites,maildir_purge_queue,mailboxes,schema_migrations,sessions,settings
+	assert_output aliases,domains,invites,mailboxes,maildir_purge_queue,schema_migrations,sessions,settings
 	run tempdb_sql "${AD_DB_DIR}" "SELECT COUNT(*), COUNT(DISTINCT version) FROM mailnest_fresh.schema_migrations"
 	assert_output "$(printf '1\t1')"
 	tempdb_sql "${AD_DB_DIR}" "DROP DATABASE mailnest_fresh"
@@ -351,22 +368,6 @@ assert_cli_error() {
 	((status != 0 && status < 128)) || fail "edited migration: exit ${status}"
 	[[ ${stderr} == *0001* ]] || fail "the error does not name the migration: ${stderr}"
 	tempdb_sql "${AD_DB_DIR}" "DROP DATABASE mailnest_m2"
-}
-
-cli_in() {
-	local db=$1 dir=$2
-	shift 2
-	bounded "$(scaled 60)" accountd_cli "ACCOUNTD_DB_NAME=${db}" "ACCOUNTD_MIGRATIONS_DIR=${dir}" -- "$@"
-}
-
-# config_error SETTING OVERRIDE...: `accountd serve` with OVERRIDE exits 78
-# before serving and its stderr names SETTING.
-config_error() {
-	local setting=$1
-	shift
-	run --separate-stderr bounded "$(scaled 30)" accountd_cli "ACCOUNTD_LISTEN=127.0.0.1:$(free_port)" "$@" -- serve
-	[[ ${status} == 78 ]] || fail "$*: exit ${status} (expected 78); stderr: ${stderr}"
-	[[ ${stderr} == *"${setting}"* ]] || fail "$*: stderr does not name ${setting}: ${stderr}"
 }
 
 @test "config: a missing ACCOUNTD_PRIMARY_DOMAIN stops serve with exit 78 naming it" {
@@ -425,3 +426,12 @@ config_error() {
 	[[ -n ${stderr} ]] || fail "no error message"
 	assert_healthy
 }
+
+@test "cli: ACCOUNTD_DB_PASSWORD_FILE is read (first line)" {
+	local f=${BATS_TEST_TMPDIR}/db.password
+	printf '%s\n' "${AD_DB_PASSWORD}" >"${f}"
+	run cli_file "${f}"
+	assert_success
+}
+
+cli_file() { bounded "$(scaled 30)" accountd_cli -ACCOUNTD_DB_PASSWORD "ACCOUNTD_DB_PASSWORD_FILE=$1" -- domain list; }

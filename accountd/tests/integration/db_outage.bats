@@ -4,11 +4,12 @@
 # database is back accountd recovers by itself (same process, no restart).
 # Its own file: it stops the file's MariaDB.
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
-setup() { accountd_test_setup ACCOUNTD_DB_TIMEOUT=2; }
+setup() { accountd_test_setup_with ACCOUNTD_DB_TIMEOUT=2; }
 teardown() {
 	local rc=0
 	# whatever happened, the database runs again for the next test

@@ -5,7 +5,8 @@
 # Every test ends by checking the service still answers /healthz; teardown
 # checks accountd exits 0 (and, in the ASan/valgrind runs, cleanly).
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -59,6 +60,7 @@ assert_intact() {
 @test "truncated JSON is 400 everywhere" {
 	with_sentinel
 	local doc
+	# shellcheck disable=SC1003 # the last body ends in a backslash
 	for doc in '{' '{"' '{"username' '{"username":' '{"username":"abc' '{"username":"abc",' \
 		'{"username":"abc","password":"Long-enough-1"' '[' '{"a":[1,2' '{"a":{"b":' '"' 'tru' '{"a":"\u00' '{"a":"\'; do
 		post_all "${doc}"
@@ -134,7 +136,10 @@ assert_intact() {
 	local doc v
 	# null is left out for optional fields: like class-validator's
 	# @IsOptional(), accountd may read it as "absent"
-	for v in 1 -1 0.5 true false null '[]' '{}' '["x"]' '{"a":"b"}' 1e308 99999999999999999999999; do
+	local -a values=(1 -1 0.5 true false null '[]' '{}' '["x"]' '{"a":"b"}' 1e308 99999999999999999999999)
+	# ~1700 requests: under valgrind a representative subset
+	under_valgrind && values=(1 true null '[]' '{}')
+	for v in "${values[@]}"; do
 		for doc in "{\"username\":${v},\"password\":\"Long-enough-1\"}" "{\"username\":\"x\",\"password\":${v}}" \
 			"{\"email\":${v},\"password\":\"Long-enough-1\"}" "{\"current_password\":${v},\"new_password\":${v}}" \
 			"{\"password\":${v}}" "{\"name\":${v}}" "{\"source\":${v},\"destinations\":${v}}" "{\"mode\":${v}}"; do

@@ -2,7 +2,8 @@
 # Health, readiness, metrics and the HTTP envelope: request ids, the JSON
 # error shape, 404/405/413/415, the request log line, a unix socket.
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -186,4 +187,16 @@ teardown() { accountd_test_teardown; }
 	exp=$(date -d "$(json .expires_at)" +%s)
 	now=$(date +%s)
 	((exp - now > 3000 && exp - now <= 3601)) || fail "expires_at $(json .expires_at) is not now + 3600 s"
+}
+
+@test "accountd serves on IPv6 loopback (ACCOUNTD_LISTEN=[::1]:PORT)" {
+	if ! /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+		skip "no IPv6 loopback on this machine"
+	fi
+	accountd_start "ACCOUNTD_LISTEN=[::1]:$(free_port)"
+	api GET /healthz
+	assert_status 200
+	api GET /api/v1/me
+	assert_error 401 unauthorized
+	wait_until 5 log_has '^accountd request id=[^ ]+ ip=::1 method=GET route=/api/v1/me status=401 '
 }

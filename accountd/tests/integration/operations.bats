@@ -2,7 +2,8 @@
 # Running it: SIGTERM drain, the hashing pool (busy, fast health while
 # hashing), client IPs behind a trusted proxy, and what reaches the logs.
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -13,7 +14,7 @@ teardown() { accountd_test_teardown; }
 # where everything is ~30 times slower anyway).
 slow_cost() {
 	if under_valgrind; then
-		SLOW=(ACCOUNTD_ARGON2_MEMORY_KIB=8192 ACCOUNTD_ARGON2_TIME=2)
+		SLOW=(ACCOUNTD_ARGON2_MEMORY_KIB=19456 ACCOUNTD_ARGON2_TIME=4)
 	else
 		SLOW=(ACCOUNTD_ARGON2_MEMORY_KIB=65536 ACCOUNTD_ARGON2_TIME=12)
 	fi
@@ -37,6 +38,12 @@ background_login() {
 	BG_PID=$!
 }
 
+_new_connection_refused() {
+	local rc=0
+	curl -sS -o /dev/null --max-time 1 "${AD_URL}/healthz" 2>/dev/null || rc=$?
+	((rc == 7))
+}
+
 @test "SIGTERM: a login hashing when it arrives completes with 201; new connections are refused; exit 0" {
 	slow_cost
 	accountd_start "${SLOW[@]}"
@@ -58,12 +65,6 @@ background_login() {
 	assert_equal "${AD_EXIT}" 0
 	run curl -sS -o /dev/null --max-time 5 "${AD_URL}/healthz"
 	assert_equal "${status}" 7
-}
-
-_new_connection_refused() {
-	local rc=0
-	curl -sS -o /dev/null --max-time 1 "${AD_URL}/healthz" 2>/dev/null || rc=$?
-	((rc == 7))
 }
 
 @test "SIGTERM on an idle daemon exits 0 promptly" {

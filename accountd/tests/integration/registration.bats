@@ -2,12 +2,18 @@
 # POST /api/v1/accounts in open mode: every validation error, case folding,
 # conflicts with mailboxes and aliases, the refusal log line, rate limits.
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
 setup() { accountd_test_setup; }
 teardown() { accountd_test_teardown; }
+
+_register_succeeds() {
+	register "$1"
+	[[ ${status} == 201 ]]
+}
 
 @test "registration creates the mailbox: 201 email and created_at, stored lower-case with an argon2id hash" {
 	register alice
@@ -20,6 +26,7 @@ teardown() { accountd_test_teardown; }
 	run db_sql "SELECT email, active, quota_bytes, local_part FROM mailboxes WHERE email = 'alice@${DOMAIN}'"
 	assert_output "$(printf 'alice@%s\t1\t1073741824\talice' "${DOMAIN}")"
 	run stored_hash "alice@${DOMAIN}"
+	# shellcheck disable=SC2016 # the $ of a PHC string
 	assert_output --regexp '^\{ARGON2ID\}\$argon2id\$v=19\$m=4096,t=1,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$'
 }
 
@@ -235,11 +242,6 @@ line' 'percent%41'; do
 	wait_until 6 _register_succeeds refill2
 }
 
-_register_succeeds() {
-	register "$1"
-	[[ ${status} == 201 ]]
-}
-
 @test "rate_limited: ACCOUNTD_RATE_REQUESTS limits every request per IP" {
 	# a client IP of its own (via a trusted proxy): start-up polling of
 	# /healthz from 127.0.0.1 does not count against it
@@ -273,4 +275,11 @@ _register_succeeds() {
 	assert_equal "${codes}" "$(printf '1 201\n7 409')"
 	run db_sql "SELECT COUNT(*) FROM mailboxes WHERE email = 'race@${DOMAIN}'"
 	assert_output 1
+}
+
+@test "ACCOUNTD_DEFAULT_QUOTA_BYTES sets the quota of new mailboxes" {
+	accountd_start ACCOUNTD_DEFAULT_QUOTA_BYTES=2048
+	create_account quotaed
+	run db_sql "SELECT quota_bytes FROM mailboxes WHERE email = '${EMAIL}'"
+	assert_output 2048
 }

@@ -3,7 +3,8 @@
 # or by an admin, and single-use invites. The mode is global, so every test
 # resets the settings table when it ends.
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -41,6 +42,28 @@ register_with() {
 invite_status() {
 	admin GET /api/v1/admin/invites
 	json ".invites[] | select((.id|tostring) == \"$1\") | .status"
+}
+
+_status_is() { [[ $(invite_status "$1") == "$2" ]]; }
+
+@test "invite mode: one invite used by concurrent registrations gives exactly one account" {
+	accountd_start ACCOUNTD_HASH_QUEUE=64
+	set_mode invite
+	new_invite
+	local i
+	local -a pids=()
+	for i in 1 2 3 4 5 6; do
+		curl -sS -o /dev/null -w '%{http_code}\n' --max-time "$(scaled 30)" -H 'Content-Type: application/json' \
+			--data-binary "{\"username\":\"racer${i}\",\"password\":\"${DEFAULT_PASSWORD}\",\"invite\":\"${CODE}\"}" \
+			"${AD_URL}/api/v1/accounts" >"${BATS_TEST_TMPDIR}/race.${i}" 3>&- &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	run sort "${BATS_TEST_TMPDIR}"/race.1 "${BATS_TEST_TMPDIR}"/race.2 "${BATS_TEST_TMPDIR}"/race.3 \
+		"${BATS_TEST_TMPDIR}"/race.4 "${BATS_TEST_TMPDIR}"/race.5 "${BATS_TEST_TMPDIR}"/race.6
+	assert_output "$(printf '201\n422\n422\n422\n422\n422')"
+	run db_sql "SELECT COUNT(*) FROM mailboxes WHERE email LIKE 'racer_@${DOMAIN}'"
+	assert_output 1
 }
 
 @test "admin registration: PUT changes the mode at once, GET reports it; bad modes refused" {
@@ -142,28 +165,6 @@ invite_status() {
 	wait_until 5 _status_is "${id}" expired
 	register_with lateguest "${CODE}"
 	assert_error 422 invalid_invite
-}
-
-_status_is() { [[ $(invite_status "$1") == "$2" ]]; }
-
-@test "invite mode: one invite used by concurrent registrations gives exactly one account" {
-	accountd_start ACCOUNTD_HASH_QUEUE=64
-	set_mode invite
-	new_invite
-	local i
-	local -a pids=()
-	for i in 1 2 3 4 5 6; do
-		curl -sS -o /dev/null -w '%{http_code}\n' --max-time "$(scaled 30)" -H 'Content-Type: application/json' \
-			--data-binary "{\"username\":\"racer${i}\",\"password\":\"${DEFAULT_PASSWORD}\",\"invite\":\"${CODE}\"}" \
-			"${AD_URL}/api/v1/accounts" >"${BATS_TEST_TMPDIR}/race.${i}" 3>&- &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	run sort "${BATS_TEST_TMPDIR}"/race.1 "${BATS_TEST_TMPDIR}"/race.2 "${BATS_TEST_TMPDIR}"/race.3 \
-		"${BATS_TEST_TMPDIR}"/race.4 "${BATS_TEST_TMPDIR}"/race.5 "${BATS_TEST_TMPDIR}"/race.6
-	assert_output "$(printf '201\n422\n422\n422\n422\n422')"
-	run db_sql "SELECT COUNT(*) FROM mailboxes WHERE email LIKE 'racer_@${DOMAIN}'"
-	assert_output 1
 }
 
 @test "open mode ignores an invite field" {

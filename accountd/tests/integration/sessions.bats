@@ -3,7 +3,8 @@
 # change, deletion, expiry, login throttling, password hashes (Dovecot
 # compatibility and upgrade at login).
 
-load ../lib/accountd
+# shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
+source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -12,6 +13,24 @@ teardown() { accountd_test_teardown; }
 
 # epoch TIMESTAMP: seconds since the epoch of an ISO 8601 time.
 epoch() { date -d "$1" +%s; }
+
+_me_is_401() {
+	api_as "$1" GET /api/v1/me
+	[[ ${status} == 401 ]]
+}
+
+_hash_matches() {
+	# shellcheck disable=SC2053 # $2 is a glob on purpose
+	[[ $(stored_hash "$1") == $2 ]]
+}
+
+# _login_ms EMAIL PASSWORD: milliseconds one login takes.
+_login_ms() {
+	local t0
+	t0=$(_now_ms)
+	login "$1" "$2"
+	elapsed_ms_since "${t0}"
+}
 
 @test "login: 201 with a base64url token of 32 bytes and expires_at now + 24 h" {
 	create_account alice
@@ -71,14 +90,6 @@ epoch() { date -d "$1" +%s; }
 	wait_until 5 log_has '^accountd auth_failed ip=127\.0\.0\.1 reason=invalid_credentials$'
 	run log_grep -c '^accountd auth_failed '
 	assert_output 5
-}
-
-# _login_ms EMAIL PASSWORD: milliseconds one login takes.
-_login_ms() {
-	local t0
-	t0=$(_now_ms)
-	login "$1" "$2"
-	elapsed_ms_since "${t0}"
 }
 
 @test "login: an unknown address takes as long as a wrong password (argon2 on both paths)" {
@@ -246,11 +257,6 @@ _login_ms() {
 	assert_error 401 unauthorized
 }
 
-_me_is_401() {
-	api_as "$1" GET /api/v1/me
-	[[ ${status} == 401 ]]
-}
-
 @test "throttling per address: failures beyond ACCOUNTD_RATE_LOGIN_ADDRESS are 429 with Retry-After" {
 	accountd_start ACCOUNTD_RATE_LOGIN_ADDRESS=3/3600
 	create_account victim
@@ -305,6 +311,7 @@ _me_is_401() {
 	remember_secret "${pw}"
 	local hash
 	hash=$(stored_hash "${EMAIL}")
+	# shellcheck disable=SC2016 # the $ of a PHC string
 	[[ ${hash} == '{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$'* ]] || fail "hash format: ${hash}"
 	remember_secret "${hash#\{ARGON2ID\}}"
 	run doveadm pw -t "${hash}" -p "${pw}"
@@ -319,6 +326,7 @@ _me_is_401() {
 	create_account upgrade
 	local old new
 	old=$(stored_hash "${EMAIL}")
+	# shellcheck disable=SC2016 # the $ of a PHC string
 	[[ ${old} == *'$m=4096,t=1,p=1$'* ]] || fail "initial hash: ${old}"
 	accountd_restart ACCOUNTD_ARGON2_TIME=3 ACCOUNTD_ARGON2_MEMORY_KIB=8192
 	# a failed login leaves the hash alone
@@ -326,6 +334,7 @@ _me_is_401() {
 	assert_status 401
 	assert_equal "$(stored_hash "${EMAIL}")" "${old}"
 	login_ok "${EMAIL}"
+	# shellcheck disable=SC2016 # the $ of a PHC string
 	wait_until 10 _hash_matches "${EMAIL}" '*$m=8192,t=3,p=1$*'
 	new=$(stored_hash "${EMAIL}")
 	assert_not_equal "${new}" "${old}"
@@ -335,7 +344,3 @@ _me_is_401() {
 	assert_success
 }
 
-_hash_matches() {
-	# shellcheck disable=SC2053 # $2 is a glob on purpose
-	[[ $(stored_hash "$1") == $2 ]]
-}

@@ -23,6 +23,11 @@
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
+# Set by bats (and by `run`); named here so that shellcheck knows them.
+: "${BATS_TEST_DIRNAME:=}" "${BATS_TEST_TMPDIR:=/tmp}" "${BATS_TEST_NUMBER:=0}" "${stderr:=}"
+# Set by the helpers below for the tests.
+DOMAIN="" EMAIL="" TOKEN="" body="" headers="" AD_PID="" AD_URL="" AD_PORT="" AD_EXIT=0 curl_rc=0
+
 ACCOUNTD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 # shellcheck source-path=SCRIPTDIR/../../..
 # shellcheck source=tests/lib/tempdb.bash
@@ -370,6 +375,9 @@ api() {
 	curl_rc=0
 	status=$(curl "${args[@]}" "${AD_CURL[@]}" "$@" "${AD_URL}${path}" 2>"${BATS_TEST_TMPDIR}/api.err") || curl_rc=$?
 	[[ -n ${status} ]] || status=000
+	if [[ ${status} == 000 ]]; then
+		printf 'api %s %s: curl exit %s: %s\n' "${method}" "${path}" "${curl_rc}" "$(cat "${BATS_TEST_TMPDIR}/api.err")" >&2
+	fi
 	body=$(cat "${BATS_TEST_TMPDIR}/api.body")
 	headers=$(tr -d '\r' <"${BATS_TEST_TMPDIR}/api.headers")
 	export status body headers curl_rc
@@ -616,12 +624,22 @@ _ad_assert_no_sanitizer_reports() {
 
 # ---------------------------------------------------------------- per test
 
-# accountd_test_setup [OVERRIDE...]: a fresh domain (DOMAIN, also the
-# primary domain) and an accountd using it.
+# accountd_test_setup: a fresh domain (DOMAIN, also the primary domain)
+# and an accountd using it.
 accountd_test_setup() {
+	_ad_new_domain
+	accountd_start
+}
+
+# accountd_test_setup_with OVERRIDE...: the same, with these settings.
+accountd_test_setup_with() {
+	_ad_new_domain
+	accountd_start "$@"
+}
+
+_ad_new_domain() {
 	DOMAIN="t${BATS_TEST_NUMBER:?}-${RANDOM}.mailnest.test"
 	db_add_domain "${DOMAIN}"
-	accountd_start "$@"
 }
 
 # accountd_test_teardown: stop every instance the test started and check
