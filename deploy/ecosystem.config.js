@@ -21,10 +21,15 @@ module.exports = {
 			args: 'serve',
 			interpreter: 'none',
 			exec_mode: 'fork',
-			instances: 1,
+			// Two processes share 127.0.0.1:8080 (SO_REUSEPORT); deploy.sh
+			// restarts them one at a time, so one always serves. Both write
+			// to the same log files.
+			instances: 2,
+			merge_logs: true,
 			cwd: '/var/lib/accountd',
 			env: {
 				ACCOUNTD_CONFIG_FILE: '/etc/mailnest/accountd.env',
+				ACCOUNTD_REUSE_PORT: '1',
 			},
 			out_file: '/var/log/mailnest/accountd.log',
 			error_file: '/var/log/mailnest/accountd.error.log',
@@ -36,8 +41,9 @@ module.exports = {
 			exp_backoff_restart_delay: 100,
 			min_uptime: 10000,
 			max_restarts: 50,
-			// accountd finishes its in-flight requests on SIGTERM.
-			kill_timeout: 15000,
+			// accountd finishes its in-flight requests on SIGINT/SIGTERM,
+			// for up to 30 s: let it.
+			kill_timeout: 35000,
 			watch: false,
 		},
 	],

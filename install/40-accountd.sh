@@ -23,6 +23,9 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly USER_NAME=accountd
 readonly HOME_DIR=/var/lib/accountd
 readonly PM2_HOME_DIR=${HOME_DIR}/.pm2
+# Processes in deploy/ecosystem.config.js (two, so that a deploy restarts
+# one while the other serves).
+readonly ACCOUNTD_INSTANCES=2
 readonly ENV_FILE=${MAILNEST_ETC}/accountd.env
 readonly TOKEN_FILE=${MAILNEST_ETC}/admin-token
 readonly ECOSYSTEM=${MAILNEST_OPT}/ecosystem.config.js
@@ -97,6 +100,10 @@ ACCOUNTD_DEFAULT_QUOTA_BYTES=${MAILNEST_DEFAULT_QUOTA_BYTES}
 # accountd listens on loopback only; its clients are local front ends
 # (webmail, reverse proxy) that pass the real client in X-Forwarded-For.
 ACCOUNTD_TRUSTED_PROXIES=127.0.0.1,::1
+# Deactivations reach IMAP/POP3/SMTP AUTH at once: accountd flushes the
+# user's entries from Dovecot's auth cache (group access to this socket is
+# granted in dovecot.conf).
+ACCOUNTD_DOVECOT_AUTH_SOCKET=/run/dovecot/auth-master
 ENV
 }
 
@@ -129,14 +136,19 @@ ensure_domain() {
 	fi
 }
 
-accountd_pid() {
-	as_accountd pm2 pid accountd 2>/dev/null | tail -n 1
+# accountd_pids: the pids of the accountd processes PM2 runs, one a line.
+accountd_pids() {
+	as_accountd pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$'
 }
 
+# accountd_is_online: as many live processes as the ecosystem asks for.
 accountd_is_online() {
-	local pid
-	pid=$(accountd_pid)
-	[[ ${pid} =~ ^[1-9][0-9]*$ ]] && kill -0 "${pid}" 2>/dev/null
+	local pid n=0
+	while IFS= read -r pid; do
+		kill -0 "${pid}" 2>/dev/null || return 1
+		n=$((n + 1))
+	done < <(accountd_pids)
+	((n == ACCOUNTD_INSTANCES))
 }
 
 healthz_answers() {
@@ -151,6 +163,13 @@ fingerprint() {
 }
 
 start_under_pm2() {
+	local running
+	running=$(accountd_pids | wc -l)
+	# startOrRestart does not change the number of processes of a running
+	# app: start afresh when it differs (an upgrade from one process).
+	if ((running != 0 && running != ACCOUNTD_INSTANCES)); then
+		as_accountd pm2 delete accountd >/dev/null
+	fi
 	as_accountd pm2 startOrRestart "${ECOSYSTEM}" --update-env
 	as_accountd pm2 save --force
 }

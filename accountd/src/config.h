@@ -76,6 +76,7 @@ struct config {
 	struct rate rate_admin_fail;
 
 	char migrations_dir[512];
+	char dovecot_auth_socket[108]; /* "" = do not flush Dovecot's cache */
 };
 
 /* Where a setting's raw text comes from: returns NULL when it is unset. */

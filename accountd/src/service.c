@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "dovecot_auth.h"
 #include "log.h"
 #include "service.h"
 #include "validate.h"
@@ -125,14 +126,32 @@ finish(struct db_conn *c, enum db_status status)
 	return from_db(status);
 }
 
-/* finish() for changes that may revoke sessions: the cache is emptied
- * after the commit, so no reader can cache the row as it was before. */
+/* Tell Dovecot to forget what it cached about user (everyone when NULL):
+ * whether a login may succeed has just changed. A failure is logged, not
+ * fatal: Dovecot's own cache TTL still bounds the staleness. */
+static void
+forget_in_dovecot(struct service *svc, const char *user)
+{
+	const char *error;
+
+	if (svc->cfg->dovecot_auth_socket[0] == '\0')
+		return;
+	if (dovecot_auth_cache_flush(svc->cfg->dovecot_auth_socket, user, 1000, &error) < 0)
+		log_warnx("dovecot_cache_flush_failed user=%s error=\"%s\"",
+		    user != NULL ? user : "*", error);
+}
+
+/* finish() for changes that may revoke sessions or logins: the caches are
+ * emptied after the commit, so no reader can cache the row as it was
+ * before. */
 static enum svc_status
-finish_and_forget(struct service *svc, struct db_conn *c, enum db_status status)
+finish_and_forget(struct service *svc, struct db_conn *c, enum db_status status, const char *email)
 {
 	enum svc_status st = finish(c, status);
 
 	session_cache_clear(svc->sessions);
+	if (st == SVC_OK)
+		forget_in_dovecot(svc, email);
 	return st;
 }
 
@@ -252,8 +271,12 @@ svc_register_commit(struct service *svc, struct db_conn *c, struct register_plan
 	if (status == DB_OK)
 		status = db_mailbox_get_by_id(c, mailbox_id, &m);
 	enum svc_status st = finish(c, status);
-	if (st == SVC_OK)
+	if (st == SVC_OK) {
 		memcpy(plan->created_at, m.created_at, sizeof(plan->created_at));
+		/* A login tried before the account existed may be cached as a
+		 * failure. */
+		forget_in_dovecot(svc, plan->email);
+	}
 	sodium_memzero(hash, sizeof(hash));
 	return st;
 }
@@ -366,7 +389,7 @@ replace_password(struct service *svc, struct db_conn *c, const struct db_mailbox
 		if (status == DB_OK)
 			status = db_session_delete_others(c, m->id, keep);
 		sodium_memzero(hash, sizeof(hash));
-		return finish_and_forget(svc, c, status);
+		return finish_and_forget(svc, c, status, m->email);
 	}
 	sodium_memzero(hash, sizeof(hash));
 	return from_db(status);
@@ -400,7 +423,7 @@ svc_delete_account(
 	status = db_mailbox_set_active(c, m.id, false);
 	if (status == DB_OK)
 		status = db_session_delete_others(c, m.id, NULL);
-	return finish_and_forget(svc, c, status);
+	return finish_and_forget(svc, c, status, m.email);
 }
 
 static json_t *
@@ -471,6 +494,8 @@ svc_domain_set_active(
 		return SVC_NOT_FOUND;
 	status = db_domain_set_active(c, folded, active);
 	session_cache_clear(svc->sessions);
+	if (status == DB_OK)
+		forget_in_dovecot(svc, NULL); /* every user of the domain */
 	if (status == DB_OK)
 		status = db_domain_get(c, folded, &d);
 	if (status != DB_OK)
@@ -550,7 +575,7 @@ svc_mailbox_update(struct service *svc, struct db_conn *c, const char *email, co
 	if (status == DB_OK)
 		status = db_mailbox_get_by_id(c, m.id, &m);
 	/* quota and state are cached too */
-	if ((st = finish_and_forget(svc, c, status)) != SVC_OK)
+	if ((st = finish_and_forget(svc, c, status, m.email)) != SVC_OK)
 		return st;
 	*out_r = svc_mailbox_json(&m);
 	return *out_r != NULL ? SVC_OK : SVC_INTERNAL;
@@ -586,7 +611,7 @@ svc_mailbox_purge(struct service *svc, struct db_conn *c, const char *email)
 		status = db_mailbox_delete(c, m.id); /* sessions go with it */
 	if (status == DB_OK)
 		status = db_purge_queue_add(c, m.email);
-	return finish_and_forget(svc, c, status);
+	return finish_and_forget(svc, c, status, m.email);
 }
 
 enum svc_status

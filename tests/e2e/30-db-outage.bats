@@ -40,27 +40,16 @@ send_from_outside() {
 	assert_success
 	wait_until 60 mariadb_is_up
 	local back_at=${SECONDS}
-	# The sending server retries; so do we. Postfix's mysql client tries a
-	# server that failed again only 60 s later (fixed in Postfix), so the
-	# first retries may still get 4xx: poll for at most 120 s.
-	wait_until 120 send_from_outside
+	# Each Postfix process that saw MariaDB fail leaves it alone for 60 s
+	# (fixed in Postfix's mysql client): until then some lookups still
+	# answer 4xx, which senders take as "retry later". Real servers retry
+	# after minutes; we retry once that time is over.
+	wait_until 120 postfix_has_recovered "${back_at}"
+	wait_until 30 send_from_outside
 	wait_until_in_imap "${B_EMAIL}" "${B_PASSWORD}" "${MARKER}" 30
 	run imap_fetch_body "${B_EMAIL}" "${B_PASSWORD}" "${MARKER}"
 	assert_success
 	assert_equal "${output}" "$(cat -- "${BODY}")"
-
-	# Each proxymap process that saw the failure leaves MariaDB alone for
-	# 60 s (fixed in Postfix): until then some lookups may still answer 4xx.
-	# Wait until that time is over and lookups succeed, so that the tests
-	# after this one see a healthy server.
-	wait_until 120 postfix_has_recovered "${back_at}"
-}
-
-# postfix_has_recovered BACK_AT: 62 s after MariaDB came back (at
-# $SECONDS = BACK_AT), 20 lookups in a row succeed.
-postfix_has_recovered() {
-	local back_at=$1
-	((SECONDS - back_at >= 62)) && lookups_all_succeed
 }
 
 rcpt_is_accepted() {
@@ -73,4 +62,11 @@ lookups_all_succeed() {
 	for ((i = 0; i < 20; i++)); do
 		rcpt_is_accepted || return 1
 	done
+}
+
+# postfix_has_recovered BACK_AT: 62 s after MariaDB came back (at
+# $SECONDS = BACK_AT), 20 lookups in a row succeed.
+postfix_has_recovered() {
+	local back_at=$1
+	((SECONDS - back_at >= 62)) && lookups_all_succeed
 }

@@ -9,17 +9,25 @@ load ../lib/e2e
 REPO=$(cd -- "${BATS_TEST_DIRNAME}/../.." && pwd -P)
 
 @test "6a. accountd killed with SIGKILL is back within 5 s under PM2" {
-	local old new
-	old=$(accountd_pid)
+	local old pid
+	old=$(accountd_pids | head -n 1)
 	[[ ${old} =~ ^[1-9][0-9]*$ ]]
 	kill -KILL "${old}"
-	new_pid_answers() {
-		new=$(accountd_pid)
-		[[ ${new} =~ ^[1-9][0-9]*$ && ${new} != "${old}" ]] && healthz_answers
+	# Back means: PM2 runs two processes again, neither is the killed one,
+	# and each holds the listening socket (the other one kept serving).
+	replaced_and_listening() {
+		local pids p
+		pids=$(accountd_pids)
+		[[ $(wc -l <<<"${pids}") -eq 2 ]] || return 1
+		! grep -qx -- "${old}" <<<"${pids}" || return 1
+		for p in ${pids}; do accountd_listening "${p}" || return 1; done
+		healthz_answers
 	}
-	wait_until 5 new_pid_answers
-	run ps -o user= -p "$(accountd_pid)"
-	assert_output accountd
+	wait_until 5 replaced_and_listening
+	for pid in $(accountd_pids); do
+		run ps -o user= -p "${pid}"
+		assert_output accountd
+	done
 }
 
 # state: what a re-run must leave alone: configuration files and the
@@ -32,7 +40,7 @@ state() {
 	printf 'postfix %s\n' "$(cat /var/spool/postfix/pid/master.pid)"
 	printf 'dovecot %s\n' "$(cat /run/dovecot/master.pid)"
 	printf 'mariadb %s\n' "$(pgrep -o -x mariadbd)"
-	printf 'accountd %s\n' "$(accountd_pid)"
+	printf 'accountd %s\n' "$(accountd_pids | tr '\n' ' ')"
 	readlink /opt/mailnest/current
 }
 

@@ -85,6 +85,13 @@ deactivate_mailbox() {
 	[[ ${out##*$'\n'} == 200 ]] || { echo "deactivate $1: ${out}" >&2; return 1; }
 }
 
+# reactivate_mailbox EMAIL: through accountd's admin API.
+reactivate_mailbox() {
+	local out
+	out=$(admin_api PATCH "/api/v1/admin/mailboxes/$1" '{"active":true}')
+	[[ ${out##*$'\n'} == 200 ]] || { echo "reactivate $1: ${out}" >&2; return 1; }
+}
+
 set_quota() {
 	local out
 	out=$(admin_api PATCH "/api/v1/admin/mailboxes/$1" "{\"quota_bytes\":$2}")
@@ -215,11 +222,15 @@ mariadb_is_down() {
 	! mariadb_is_up
 }
 
-accountd_pid() {
+accountd_pids() {
 	runuser -u accountd -- env HOME=/var/lib/accountd PM2_HOME=/var/lib/accountd/.pm2 \
-		pm2 pid accountd 2>/dev/null | tail -n 1
+		pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$' | sort -n
 }
 
+# accountd_listening PID: that process holds accountd's listening socket.
+accountd_listening() {
+	ss -Hltnp | grep -F "${E2E_API#http://}" | grep -q "pid=$1,"
+}
 healthz_answers() {
 	curl -fsS --max-time 1 "${E2E_API}/healthz"
 }

@@ -127,7 +127,7 @@ check_config(const struct config *cfg)
 	for (unsigned i = 0; i < cfg->n_reserved_extra; i++) {
 		char name[LOCAL_MAX + 1];
 		check_terminated(cfg->reserved_extra[i], sizeof(cfg->reserved_extra[i]));
-		CHECK(validate_username(cfg->reserved_extra[i], name, NULL, 0, &error) == 0);
+		CHECK(validate_username_syntax(cfg->reserved_extra[i], name, &error) == 0);
 	}
 	CHECK(cfg->n_trusted_proxies <= TRUSTED_PROXIES_MAX);
 	for (unsigned i = 0; i < cfg->n_trusted_proxies; i++) {
