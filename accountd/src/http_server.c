@@ -44,6 +44,8 @@ struct tracked_conn {
 	int fd;
 	bool armed;
 	double deadline;
+	bool served;       /* completed at least one request */
+	double idle_since; /* when its last request completed */
 };
 
 struct conn_tracker {
@@ -125,17 +127,39 @@ tracker_free(struct conn_tracker **tp)
 	*tp = NULL;
 }
 
-/* The number of open connections. */
+/* Connections a draining server must still wait for: those that have not
+ * completed a request yet (one accepted just before the listener closed has
+ * its request on the way) and keep-alive ones active within the last
+ * second (a client may be sending its next request). Keep-alive connections
+ * idle for longer are closed by MHD_stop_daemon: a client sending at that
+ * very moment is the race every HTTP server has, and not worth holding a
+ * deploy for up to the idle timeout. */
+#define DRAIN_IDLE_GRACE 1.0
+
 static unsigned
-tracker_count(struct conn_tracker *t)
+tracker_count_busy(struct conn_tracker *t, double now)
 {
 	unsigned n = 0;
 
 	pthread_mutex_lock(&t->lock);
 	for (struct tracked_conn *c = t->head.next; c != &t->head; c = c->next)
-		n++;
+		if (!c->served || now - c->idle_since < DRAIN_IDLE_GRACE)
+			n++;
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+/* A request on c completed: note it, and give the next one a fresh
+ * deadline. */
+static void
+tracker_served(struct conn_tracker *t, struct tracked_conn *c)
+{
+	pthread_mutex_lock(&t->lock);
+	c->served = true;
+	c->idle_since = monotonic_seconds();
+	c->armed = true;
+	c->deadline = c->idle_since + t->timeout;
+	pthread_mutex_unlock(&t->lock);
 }
 
 static void
@@ -208,9 +232,8 @@ request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
 	request_free(&req);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->in_flight, 1);
-	/* The next request on this connection gets a fresh deadline. */
 	if (c != NULL)
-		tracker_arm(srv->tracker, c, true);
+		tracker_served(srv->tracker, c);
 }
 
 static enum MHD_Result
@@ -400,12 +423,12 @@ wait_for_drain(struct server *srv)
 {
 	double until = monotonic_seconds() + DRAIN_SECONDS;
 
-	/* Wait for the connections too, not only the requests: one accepted
-	 * just before the listener closed has a request on its way, and a
-	 * keep-alive one gets its next answer with "Connection: close" (the
-	 * client then closes it) or is closed by the idle timeout. Closing
-	 * them here instead would reset requests a client has already sent. */
-	while ((atomic_load(&srv->in_flight) > 0 || tracker_count(srv->tracker) > 0) &&
+	/* Wait for the busy connections too, not only the requests (see
+	 * tracker_count_busy): while draining, every answer carries
+	 * "Connection: close", so active keep-alive clients leave by
+	 * themselves. */
+	while ((atomic_load(&srv->in_flight) > 0 ||
+	           tracker_count_busy(srv->tracker, monotonic_seconds()) > 0) &&
 	       monotonic_seconds() < until) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
