@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -70,9 +71,10 @@ reaper_main(void *arg)
 		for (struct tracked_conn *c = t->head.next; c != &t->head; c = c->next) {
 			if (c->armed && now > c->deadline) {
 				c->armed = false;
-				/* The entry is removed (under this lock) before
-				 * libmicrohttpd closes the fd, so this fd is still
-				 * that connection's. */
+				/* c->fd is our own duplicate of the socket, open
+				 * until the entry goes: it can never be a number
+				 * the kernel has given to another connection, and
+				 * shutdown() acts on the socket itself. */
 				(void)shutdown(c->fd, SHUT_RDWR);
 			}
 		}
@@ -194,7 +196,13 @@ notify_connection(void *cls, struct MHD_Connection *connection, void **socket_co
 		    MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (info == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 			return;
-		c->fd = info->connect_fd;
+		/* Without a descriptor of our own there is no deadline: the
+		 * connection still has libmicrohttpd's idle timeout. */
+		if ((c->fd = fcntl(info->connect_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+			log_warn("cannot track a connection");
+			free(c);
+			return;
+		}
 		c->armed = true;
 		c->deadline = monotonic_seconds() + t->timeout;
 		pthread_mutex_lock(&t->lock);
@@ -213,6 +221,7 @@ notify_connection(void *cls, struct MHD_Connection *connection, void **socket_co
 		c->prev->next = c->next;
 		c->next->prev = c->prev;
 		pthread_mutex_unlock(&t->lock);
+		close(c->fd);
 		free(c);
 		*socket_context = NULL;
 		break;
@@ -387,11 +396,29 @@ server_cleanup(struct server *srv)
 	metrics_free(&srv->metrics);
 }
 
+/* Each connection takes two descriptors (libmicrohttpd's and the
+ * tracker's duplicate): make sure the connection cap fits. */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections * 2 + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warnx("only %lu file descriptors: fewer than ACCOUNTD_MAX_CONNECTIONS=%u "
+		          "connections will be served",
+		    (unsigned long)rl.rlim_cur, cfg->max_connections);
+}
+
 static int
 server_init(struct server *srv, const struct config *cfg)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
+	raise_fd_limit(cfg);
 	randombytes_buf(srv->request_id_salt, sizeof(srv->request_id_salt));
 	srv->metrics = metrics_new(routes_methods(), routes_names(), routes_count());
 	/* One connection per thread that may hold one at a time: the HTTP
