@@ -155,6 +155,12 @@ metrics_db_error(struct metrics *m)
 	atomic_fetch_add_explicit(&m->db_errors, 1, memory_order_relaxed);
 }
 
+const char *
+metrics_limit_name(enum metrics_limit limit)
+{
+	return limit < LIMIT_COUNT ? limit_names[limit] : "unknown";
+}
+
 void
 metrics_limited(struct metrics *m, enum metrics_limit limit)
 {

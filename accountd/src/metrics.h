@@ -30,6 +30,8 @@ void metrics_request(struct metrics *m, size_t route, unsigned status, double se
 void metrics_hash_time(struct metrics *m, double seconds);
 void metrics_db_error(struct metrics *m);
 void metrics_limited(struct metrics *m, enum metrics_limit limit);
+/* The limit's label value ("login_ip", ...), also used in log lines. */
+const char *metrics_limit_name(enum metrics_limit limit);
 void metrics_hash_in_flight(struct metrics *m, long delta);
 
 /* The text exposition; a malloc'd string the caller frees, or NULL. */

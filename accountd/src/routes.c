@@ -197,17 +197,8 @@ client_key(const struct request *req, char *key, size_t size)
 static void
 reply_limited(struct request *req, enum metrics_limit limit, unsigned wait)
 {
-	static const char *const names[LIMIT_COUNT] = {
-	    "requests",
-	    "register",
-	    "login_ip",
-	    "login_address",
-	    "admin_fail",
-	    "hash_busy",
-	};
-
 	metrics_limited(req->srv->metrics, limit);
-	log_info("rate_limited ip=%s limit=%s", req->ip, names[limit]);
+	log_info("rate_limited ip=%s limit=%s", req->ip, metrics_limit_name(limit));
 	reply_code(req, 429, "rate_limited", "too many requests, try again later");
 	req->reply.retry_after = wait;
 }
