@@ -12,26 +12,15 @@
  * header is absent, the peer is not trusted, an entry is not an address,
  * or every entry is trusted.
  * Built with -DFUZZ_REPLAY it has no libFuzzer dependency. */
-#if !defined(FUZZ_REPLAY) && !defined(__clang__)
-#error "libFuzzer harnesses need clang; build the replay (-DFUZZ_REPLAY) with gcc"
-#endif
 
 #define MHD_get_connection_info     fuzz_mhd_get_connection_info
 #define MHD_lookup_connection_value fuzz_mhd_lookup_connection_value
+#include "fuzz_check.h"
 #include "http_request.c"
 
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/un.h>
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(                                                                   \
-			    stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);   \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define INPUT_MAX 17000
 

@@ -3,25 +3,14 @@
  * validate_address() / validate_password() on raw bytes, with the
  * properties an accepted value must have. Broken invariants abort.
  * Built with -DFUZZ_REPLAY it has no libFuzzer dependency. */
-#if !defined(FUZZ_REPLAY) && !defined(__clang__)
-#error "libFuzzer harnesses need clang; build the replay (-DFUZZ_REPLAY) with gcc"
-#endif
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "validate.h"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(                                                                   \
-			    stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);   \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define INPUT_MAX 17000
 
