@@ -5,9 +5,12 @@
 # (MariaDB, Postfix with its MySQL map type, Dovecot's IMAP, POP3, LMTP and
 # MySQL parts), what is needed to build accountd from this repository (meson,
 # ninja, gcc and the -dev packages of its libraries), and the tools the other
-# scripts use (envsubst, openssl, logrotate, cron). Postfix's debconf questions
-# are answered beforehand with "No configuration": install/60-postfix.sh writes
-# the whole configuration itself. PM2, which supervises accountd, comes from
+# scripts use (envsubst, openssl, logrotate, cron); mail authentication
+# (OpenDKIM, OpenDMARC, the SPF policy daemon); the web side (Nginx, PHP-FPM,
+# Roundcube); abuse resistance (fail2ban, nftables). Debconf questions are
+# answered beforehand: Postfix with "No configuration" (install/60-postfix.sh
+# writes the whole configuration itself), Roundcube without dbconfig (its
+# database is made by our own script). PM2, which supervises accountd, comes from
 # npm, the only source outside the distribution; Node.js is taken from the
 # distribution when it is missing. apt is asked only when something is absent,
 # so a re-run does not touch the network.
@@ -24,6 +27,10 @@ readonly PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev
 	libmicrohttpd-dev libjansson-dev libmariadb-dev libsodium-dev libcmocka-dev
 	gettext-base openssl ca-certificates ssl-cert curl logrotate cron procps
+	opendkim opendkim-tools opendmarc postfix-policyd-spf-python
+	nginx php-fpm php-mysql php-intl php-mbstring php-xml php-zip php-gd php-curl
+	roundcube-core roundcube-mysql roundcube-plugins
+	fail2ban nftables
 )
 
 missing_packages() {
@@ -43,6 +50,7 @@ preseed_postfix() {
 	debconf-set-selections <<SEL
 postfix postfix/main_mailer_type select No configuration
 postfix postfix/mailname string ${MAILNEST_HOSTNAME}
+roundcube-core roundcube/dbconfig-install boolean false
 SEL
 }
 
@@ -50,7 +58,7 @@ main() {
 	local -a missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} > 0)); then
-		step "answering postfix's package questions" preseed_postfix
+		step "answering the packages' questions (postfix, roundcube)" preseed_postfix
 		step "updating the package lists" apt-get update -q
 		step "installing ${#missing[@]} packages: ${missing[*]}" apt_install "${missing[@]}"
 	else

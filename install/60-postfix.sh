@@ -111,6 +111,7 @@ main_settings() {
 		"smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination"
 		"smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }"
 		"smtpd_data_restrictions = reject_unauth_pipelining"
+		"mailnest_submission_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }"
 		"smtpd_reject_unlisted_recipient = yes"
 		"unknown_virtual_mailbox_reject_code = 550"
 	)
@@ -126,7 +127,7 @@ main_settings() {
 	else
 		s+=("maillog_file = /var/log/mail.log")
 	fi
-	postconf -e "${s[@]}"
+	postconf -e "${s[@]}" || return 1
 }
 
 submission_settings() {
@@ -140,19 +141,26 @@ submission_settings() {
 		"smtpd_client_restrictions=permit_sasl_authenticated,reject"
 		"smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch"
 		"smtpd_relay_restrictions=permit_sasl_authenticated,reject"
+		# Submission has its own recipient checks (defined in main.cf,
+		# since master.cf values cannot hold spaces): the inbound-only ones
+		# (SPF and the like, for strangers on port 25) never apply to an
+		# authenticated user sending from wherever they roam.
+		"smtpd_recipient_restrictions=\$mailnest_submission_recipient_restrictions"
 		"milter_macro_daemon_name=ORIGINATING"
 	)
 	[[ ${service} == submissions ]] && o+=("smtpd_tls_wrappermode=yes")
 	local opt
 	for opt in "${o[@]}"; do
-		postconf -P "${service}/inet/${opt}"
+		postconf -P "${service}/inet/${opt}" || return 1
 	done
 }
 
 configure() {
-	main_settings
-	submission_settings submission
-	submission_settings submissions
+	# step runs this in a condition, where set -e does not apply: every
+	# failure must be returned by hand.
+	main_settings || return 1
+	submission_settings submission || return 1
+	submission_settings submissions || return 1
 	printf '%s\n' "${MAILNEST_HOSTNAME}" >/etc/mailname
 	if [[ ! -f /etc/aliases.db || /etc/aliases -nt /etc/aliases.db ]]; then
 		newaliases

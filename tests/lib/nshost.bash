@@ -1,0 +1,179 @@
+# shellcheck shell=bash
+# Throw-away "hosts" on this one machine, for tests that need more than one
+# mail server (issue 4's two mail hosts and DNS server) or that must not touch
+# the machine's own installation.
+#
+# A host is a set of Linux namespaces kept alive by one small process:
+#   - mount: /etc /var /opt /usr /root /home /srv are overlays whose writable
+#     layer is a tmpfs, and /run /tmp are fresh tmpfs, so an installer run
+#     inside writes nothing to the real machine and everything vanishes with
+#     the host. The repository (/work) and the package files below stay shared
+#     and read-only in effect (nothing writes to them).
+#   - network: its own loopback and one veth link to the bridge nshost0
+#     (10.231.0.0/24, the machine's end is 10.231.0.1). There is no default
+#     route, so nothing a host sends can leave the test's network.
+#   - pid, uts, ipc: daemons started inside see only each other; killing the
+#     host's init ends them all.
+# Packages must already be installed on the machine (there is no network for
+# apt inside a host): install them first, outside.
+#
+#   source tests/lib/nshost.bash
+#   nshost_up a 10.231.0.11 [DNS_IP]   # create host "a" (hostname "a")
+#   nshost_exec a ./install.sh --domain a.test
+#   nshost_exec a bash -c '...'         # any command, inside all namespaces
+#   nshost_down a                        # stop everything in it, forget it
+#
+# Hosts are named by short words ([a-z0-9-], at most 10 characters); their
+# state (the init's PID) is kept under ${NSHOST_STATE}.
+
+NSHOST_STATE=${NSHOST_STATE:-/run/mailnest-nshost}
+NSHOST_BRIDGE=${NSHOST_BRIDGE:-nshost0}
+NSHOST_GATEWAY=${NSHOST_GATEWAY:-10.231.0.1}
+NSHOST_PREFIX=${NSHOST_PREFIX:-24}
+# Size of each host's writable layer (RAM-backed; a full mail host uses a few
+# hundred MiB, mostly MariaDB's files).
+NSHOST_TMPFS_SIZE=${NSHOST_TMPFS_SIZE:-3g}
+
+_nshost_die() {
+	printf 'nshost: %s\n' "$*" >&2
+	return 1
+}
+
+_nshost_check_name() {
+	[[ $1 =~ ^[a-z0-9][a-z0-9-]{0,9}$ ]] || _nshost_die "bad host name: $1"
+}
+
+# nshost_pid NAME: the host's init, as the machine sees it.
+nshost_pid() {
+	local pid
+	_nshost_check_name "$1" || return 1
+	pid=$(cat -- "${NSHOST_STATE}/$1.pid" 2>/dev/null) || _nshost_die "no host $1" || return 1
+	kill -0 "${pid}" 2>/dev/null || _nshost_die "host $1 is not running" || return 1
+	printf '%s\n' "${pid}"
+}
+
+_nshost_bridge_up() {
+	if ! ip link show "${NSHOST_BRIDGE}" >/dev/null 2>&1; then
+		ip link add "${NSHOST_BRIDGE}" type bridge || return 1
+		ip addr add "${NSHOST_GATEWAY}/${NSHOST_PREFIX}" dev "${NSHOST_BRIDGE}" || return 1
+	fi
+	ip link set "${NSHOST_BRIDGE}" up
+}
+
+# The script the host's init runs first, inside the new namespaces, before it
+# becomes a child reaper. Arguments: NAME.
+# shellcheck disable=SC2016
+_NSHOST_INIT='
+set -eu
+name=$1
+mount --make-rprivate /
+mount -t tmpfs -o size='"${NSHOST_TMPFS_SIZE}"',mode=0755 nshost-layers /mnt
+for dir in etc var opt usr root home srv; do
+	mkdir -p "/mnt/upper/${dir}" "/mnt/work/${dir}"
+	mount -t overlay "nshost-${dir}" \
+		-o "lowerdir=/${dir},upperdir=/mnt/upper/${dir},workdir=/mnt/work/${dir}" "/${dir}"
+done
+mount -t tmpfs -o mode=0755 nshost-run /run
+mount -t tmpfs -o mode=1777 nshost-tmp /tmp
+mount -t tmpfs -o mode=1777 nshost-shm /dev/shm
+mount -t sysfs nshost-sys /sys
+mkdir -p /run/lock /run/sshd
+chmod 1777 /run/lock
+# Start as a fresh machine with the packages installed: forget any mailnest
+# installation of the machine itself (its settings, secrets, releases, mail
+# and database), and give MariaDB a pristine data directory.
+rm -rf /etc/mailnest /opt/mailnest /var/lib/mailnest /var/lib/accountd \
+	/var/log/mailnest /var/vmail /etc/postfix/sql /root/.pm2 /var/spool/postfix/private/* \
+	/var/spool/postfix/active/* /var/spool/postfix/deferred/* /var/spool/postfix/incoming/*
+if [ -d /var/lib/mysql ]; then
+	find /var/lib/mysql -mindepth 1 -delete
+	mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/mnt/mariadb-install-db.log 2>&1
+fi
+hostname "${name}"
+printf "%s\n" "${name}" >/etc/hostname
+ip link set lo up
+echo ready >/run/nshost-ready
+# PID 1 of the host: reap whatever daemons leave behind, until killed.
+trap "exit 0" TERM INT
+while :; do
+	sleep 3600 &
+	wait $! || true
+done
+'
+
+# nshost_up NAME IP [DNS_IP]: create host NAME with address IP on the test
+# bridge; its /etc/resolv.conf names DNS_IP (or nothing, when not given).
+nshost_up() {
+	local name=$1 ip=$2 dns=${3-} unshare_pid pid i
+	_nshost_check_name "${name}" || return 1
+	[[ ${ip} =~ ^10\.231\.0\.[0-9]{1,3}$ ]] || _nshost_die "address must be in 10.231.0.0/24: ${ip}" || return 1
+	if [[ -f ${NSHOST_STATE}/${name}.pid ]]; then
+		nshost_down "${name}" || true
+	fi
+	mkdir -p -- "${NSHOST_STATE}"
+	_nshost_bridge_up || return 1
+
+	setsid unshare --mount --net --pid --uts --ipc --fork --mount-proc \
+		bash -c "${_NSHOST_INIT}" nshost-init "${name}" \
+		</dev/null >"${NSHOST_STATE}/${name}.log" 2>&1 &
+	unshare_pid=$!
+	# The init is unshare's only child; wait for it to say it is ready.
+	for ((i = 0; i < 100; i++)); do
+		pid=$(pgrep -P "${unshare_pid}" | head -n 1 || true)
+		if [[ -n ${pid} ]] && nsenter -t "${pid}" -m test -e /run/nshost-ready 2>/dev/null; then
+			break
+		fi
+		pid=""
+		kill -0 "${unshare_pid}" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [[ -z ${pid} ]]; then
+		cat -- "${NSHOST_STATE}/${name}.log" >&2 || true
+		kill "${unshare_pid}" 2>/dev/null || true
+		_nshost_die "host ${name} did not start" || return 1
+	fi
+	printf '%s\n' "${pid}" >"${NSHOST_STATE}/${name}.pid"
+
+	ip link del "nsh-${name}" 2>/dev/null || true
+	ip link add "nsh-${name}" type veth peer name eth0 netns "${pid}" || return 1
+	ip link set "nsh-${name}" master "${NSHOST_BRIDGE}" up || return 1
+	nsenter -t "${pid}" -n ip addr add "${ip}/${NSHOST_PREFIX}" dev eth0 || return 1
+	nsenter -t "${pid}" -n ip link set eth0 up || return 1
+
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	nshost_exec "${name}" bash -c '
+		set -eu
+		printf "nameserver %s\n" "$1" >/etc/resolv.conf.nshost
+		if [ -n "$1" ]; then mv /etc/resolv.conf.nshost /etc/resolv.conf; else : >/etc/resolv.conf; rm -f /etc/resolv.conf.nshost; fi
+		printf "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n%s %s\n" "$2" "$3" >/etc/hosts
+	' nshost-setup "${dns}" "${ip}" "${name}"
+}
+
+# nshost_exec NAME COMMAND...: run COMMAND inside host NAME, as root, with a
+# clean environment, from the current directory; returns its status.
+nshost_exec() {
+	local name=$1 pid
+	shift
+	pid=$(nshost_pid "${name}") || return 1
+	nsenter -t "${pid}" -m -n -p -u -i --wd="${PWD}" \
+		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
+}
+
+# nshost_down NAME: end every process of host NAME and remove its link; its
+# files were only in RAM and are gone with it.
+nshost_down() {
+	local name=$1 pid i
+	_nshost_check_name "${name}" || return 1
+	pid=$(cat -- "${NSHOST_STATE}/${name}.pid" 2>/dev/null || true)
+	if [[ -n ${pid} ]] && kill -0 "${pid}" 2>/dev/null; then
+		# Killing a PID namespace's init kills every process in it.
+		kill -KILL "${pid}" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "${pid}" 2>/dev/null || break
+			sleep 0.05
+		done
+	fi
+	ip link del "nsh-${name}" 2>/dev/null || true
+	rm -f -- "${NSHOST_STATE}/${name}.pid" "${NSHOST_STATE}/${name}.log"
+}
