@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Mail benchmark of an installed mailnest (issue 3).
 #
-#   sudo bench/mail.sh [-n MESSAGES] [-c SESSIONS] [-t LOGIN_SECONDS] [-p LOGIN_CLIENTS]
+#   sudo bench/mail.sh [-n MESSAGES] [-c SESSIONS] [-t LOGIN_SECONDS] [-p LOGIN_CLIENTS] [-m]
+#
+# -m runs only part 1 with 1 KiB messages (for profiling the delivery path).
 #
 # 1. Postfix's smtp-source sends MESSAGES messages of 1 KiB, then of 100 KiB,
 #    over port 25 with SESSIONS parallel sessions to 4 local mailboxes; it
@@ -24,17 +26,18 @@ shopt -s inherit_errexit
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 readonly here
-messages=2000 sessions=16 login_seconds=10 login_clients=16
-while getopts n:c:t:p: opt; do
+messages=2000 sessions=16 login_seconds=10 login_clients=16 mail_only=no
+while getopts n:c:t:p:m opt; do
 	case ${opt} in
 	n) messages=${OPTARG} ;;
 	c) sessions=${OPTARG} ;;
 	t) login_seconds=${OPTARG} ;;
 	p) login_clients=${OPTARG} ;;
+	m) mail_only=yes ;;
 	*) exit 64 ;;
 	esac
 done
-readonly messages sessions login_seconds login_clients
+readonly messages sessions login_seconds login_clients mail_only
 readonly api=http://127.0.0.1:8080 boxes=4
 domain=$(sed -n 's/^MAILNEST_DOMAIN=//p' /etc/mailnest/mailnest.conf)
 readonly domain
@@ -86,11 +89,19 @@ delivered() {
 	printf '%s\n' "${n}"
 }
 
+# cpu_busy_ms: CPU time (all cores, every process, user+system) spent since
+# boot, from /proc/stat, in milliseconds.
+cpu_busy_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print int(($2 + $3 + $4 + $7 + $8) * 1000 / hz); exit }' /proc/stat
+}
+
 mail_run() {
 	local size=$1 label=$2 per=$((messages / boxes)) per_sessions=$(((sessions + boxes - 1) / boxes))
 	local before start t_accept t_deliver i total=$((per * boxes))
 	local -a pids=()
 	before=$(delivered)
+	local cpu_before cpu_ms
+	cpu_before=$(cpu_busy_ms)
 	start=${EPOCHREALTIME}
 	for ((i = 0; i < boxes; i++)); do
 		smtp-source -c -s "${per_sessions}" -m "${per}" -l "${size}" -f "bench@outside.invalid" \
@@ -105,7 +116,15 @@ mail_run() {
 		sleep 0.05
 	done
 	t_deliver=$(elapsed "${start}")
+	cpu_ms=$(($(cpu_busy_ms) - cpu_before))
 	say "  ${label}: ${total} messages, ${per_sessions}x${boxes} sessions: accepted $(rate "${total}" "${t_accept}") msg/s, delivered to Maildir $(rate "${total}" "${t_deliver}") msg/s"
+	# The CPU the whole machine spent per message (the client included):
+	# with every core busy, cores / that cost is the most this machine can
+	# deliver, whatever the disk could take.
+	awk -v ms="${cpu_ms}" -v n="${total}" -v c="$(nproc)" 'BEGIN {
+		per = ms / n
+		printf "    CPU per message (all processes): %.2f ms => CPU-bound ceiling %.0f msg/s on %d cores\n", per, (per > 0 ? c * 1000 / per : 0), c
+	}'
 }
 
 # A second Dovecot: the installed configuration with other ports and
@@ -162,6 +181,10 @@ main() {
 	for ((i = 0; i < boxes; i++)); do creds+=("${emails[i]}:${passwords[i]}"); done
 
 	say "mailnest mail benchmark ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ))"
+	if [[ ${mail_only} == yes ]]; then
+		mail_run 1024 "1 KiB"
+		return 0
+	fi
 	say "durable-write limit of $(df --output=source /var/vmail | tail -n 1) (/var/vmail):"
 	say "  1 writer:  $(python3 "${here}/durable_writes.py" /var/vmail 5 1)"
 	say "  ${sessions} writers: $(python3 "${here}/durable_writes.py" /var/vmail 5 "${sessions}")"
