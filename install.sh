@@ -94,6 +94,16 @@ main() {
 	MAILNEST_QUOTA_FULL=reject
 	MAILNEST_DEFAULT_QUOTA_BYTES=1073741824
 	MAILNEST_ACCOUNTD_LISTEN=127.0.0.1:8080
+	# Empty: Roundcube from the distribution; else an upstream release
+	# tarball, refused unless its SHA-256 is MAILNEST_ROUNDCUBE_SHA256.
+	MAILNEST_ROUNDCUBE_URL=""
+	MAILNEST_ROUNDCUBE_SHA256=""
+	# yes: the firewall also opens IMAP 143 and POP3 110 (STARTTLS);
+	# no: only the implicit-TLS ports 993 and 995 (RFC 8314).
+	MAILNEST_PLAIN_PORTS=no
+	# no: install/75-firewall.sh removes its table instead (a host whose
+	# firewall is managed elsewhere).
+	MAILNEST_FIREWALL=yes
 	load_settings
 
 	if [[ -n ${opt_domain} ]]; then
@@ -119,6 +129,10 @@ main() {
 	valid_hostname "${MAILNEST_HOSTNAME}" || die "not a host name: ${MAILNEST_HOSTNAME}"
 	[[ ${MAILNEST_QUOTA_FULL} == reject || ${MAILNEST_QUOTA_FULL} == defer ]] ||
 		die "MAILNEST_QUOTA_FULL must be reject or defer"
+	[[ ${MAILNEST_PLAIN_PORTS} == yes || ${MAILNEST_PLAIN_PORTS} == no ]] ||
+		die "MAILNEST_PLAIN_PORTS must be yes or no"
+	[[ ${MAILNEST_FIREWALL} == yes || ${MAILNEST_FIREWALL} == no ]] ||
+		die "MAILNEST_FIREWALL must be yes or no"
 
 	install -d -o root -g root -m 0755 -- "${MAILNEST_ETC}"
 	save_settings

@@ -14,8 +14,9 @@
 #     route, so nothing a host sends can leave the test's network.
 #   - pid, uts, ipc: daemons started inside see only each other; killing the
 #     host's init ends them all.
-# Packages must already be installed on the machine (there is no network for
-# apt inside a host): install them first, outside.
+# There is no network for apt inside a host: nshost_up first installs, on the
+# machine, whatever the installer's package list (install/10-packages.sh)
+# lacks, once per shell.
 #
 #   source tests/lib/nshost.bash
 #   nshost_up a 10.231.0.11 [DNS_IP]   # create host "a" (hostname "a")
@@ -50,6 +51,24 @@ nshost_pid() {
 	pid=$(cat -- "${NSHOST_STATE}/$1.pid" 2>/dev/null) || _nshost_die "no host $1" || return 1
 	kill -0 "${pid}" 2>/dev/null || _nshost_die "host $1 is not running" || return 1
 	printf '%s\n' "${pid}"
+}
+
+_NSHOST_REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+
+# _nshost_machine_packages: the installer's packages (and PM2) on the machine,
+# so that an installer run inside a host finds them all.
+_nshost_machine_packages() {
+	local log
+	[[ -z ${_NSHOST_PACKAGES_DONE-} ]] || return 0
+	log=$(mktemp)
+	if ! MAILNEST_HOSTNAME=${MAILNEST_HOSTNAME:-mail.example.test} MAILNEST_COMPONENT=nshost \
+		bash "${_NSHOST_REPO}/install/10-packages.sh" </dev/null >"${log}" 2>&1; then
+		cat -- "${log}" >&2
+		rm -f -- "${log}"
+		_nshost_die "could not install the packages on the machine" || return 1
+	fi
+	rm -f -- "${log}"
+	_NSHOST_PACKAGES_DONE=1
 }
 
 _nshost_bridge_up() {
@@ -92,6 +111,10 @@ fi
 hostname "${name}"
 printf "%s\n" "${name}" >/etc/hostname
 ip link set lo up
+# No duplicate address detection on the links made later: its end, a second
+# after a link comes up, changes the address flags, and programs that watch
+# the network (Chromium) take that for a network change and abort requests.
+sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 2>/dev/null || true
 echo ready >/run/nshost-ready
 # PID 1 of the host: reap whatever daemons leave behind, until killed.
 trap "exit 0" TERM INT
@@ -111,6 +134,7 @@ nshost_up() {
 		nshost_down "${name}" || true
 	fi
 	mkdir -p -- "${NSHOST_STATE}"
+	_nshost_machine_packages || return 1
 	_nshost_bridge_up || return 1
 
 	setsid unshare --mount --net --pid --uts --ipc --fork --mount-proc \
@@ -135,6 +159,9 @@ nshost_up() {
 	printf '%s\n' "${pid}" >"${NSHOST_STATE}/${name}.pid"
 
 	ip link del "nsh-${name}" 2>/dev/null || true
+	# A host made again with the same address has a new MAC address: the
+	# machine must not keep sending to the old one.
+	ip neigh del "${ip}" dev "${NSHOST_BRIDGE}" 2>/dev/null || true
 	ip link add "nsh-${name}" type veth peer name eth0 netns "${pid}" || return 1
 	ip link set "nsh-${name}" master "${NSHOST_BRIDGE}" up || return 1
 	nsenter -t "${pid}" -n ip addr add "${ip}/${NSHOST_PREFIX}" dev eth0 || return 1

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Roundcube webmail at https://HOST/mail/, on its own PHP-FPM pool.
+#
+# Roundcube comes from the distribution's packages (code in
+# /usr/share/roundcube, the installation in /var/lib/roundcube, its settings
+# in /etc/roundcube), or, when MAILNEST_ROUNDCUBE_URL and
+# MAILNEST_ROUNDCUBE_SHA256 are set, from an upstream release tarball that
+# is downloaded, refused unless its SHA-256 is the pinned one, and unpacked
+# to /opt/mailnest/roundcube/<sha256> (settings in its config/). Either way
+# it runs as its own unprivileged user `roundcube` in a PHP-FPM pool of its
+# own (the PHP version present is detected), whose socket only Nginx may
+# use; Nginx runs nothing else of it (install/templates/nginx/roundcube.conf).
+# It has its own MariaDB database `roundcube`, created here, and the user
+# `roundcube` (made by 30-mariadb.sh) has rights on that database only. Its
+# settings (database password, a generated des_key) are readable by root and
+# the roundcube group only; it talks to the local Dovecot over IMAPS and to
+# Postfix's submission port with STARTTLS and the user's own credentials,
+# verifying the server's certificate by its name. Its logs and temporary
+# files are outside the web root. Password changes in its settings go to
+# accountd's API through a small driver of the password plugin, so that the
+# password rules and session revocation stay in accountd. Debian's cron job,
+# which would run Roundcube's clean-up as www-data, is replaced by one
+# running as roundcube.
+
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
+# shellcheck source=install/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly USER_NAME=roundcube
+readonly HOME_DIR=${MAILNEST_STATE}/roundcube
+readonly RC_TEMP_DIR=${HOME_DIR}/temp
+readonly RC_LOG_DIR=/var/log/roundcube
+readonly RC_FPM_SOCKET=/run/php/mailnest-roundcube.sock
+readonly RC_RELEASES=${MAILNEST_OPT}/roundcube
+readonly RC_DES_KEY_FILE=${MAILNEST_SECRETS}/roundcube-des-key
+readonly NGINX_SNIPPETS=/etc/nginx/snippets
+readonly NGINX_APP=/etc/nginx/mailnest.d/roundcube.conf
+readonly CRON_FILE=/etc/cron.d/mailnest-roundcube
+readonly DEBIAN_CRON=/etc/cron.d/roundcube-core
+export RC_TEMP_DIR RC_LOG_DIR RC_FPM_SOCKET NGINX_SNIPPETS
+
+# Set by choose_source: where this Roundcube lives.
+RC_ROOT="" RC_PUBLIC="" RC_CONFIG_DIR="" RC_BIN="" RC_CODE_DIRS=""
+
+ensure_user() {
+	if ! getent passwd "${USER_NAME}" >/dev/null; then
+		useradd --system --user-group --home-dir "${HOME_DIR}" --shell /usr/sbin/nologin \
+			--comment "mailnest webmail (Roundcube)" "${USER_NAME}" || return 1
+	fi
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}" || return 1
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0700 -- "${RC_TEMP_DIR}" || return 1
+	install -d -o "${USER_NAME}" -g adm -m 0750 -- "${RC_LOG_DIR}"
+}
+
+# php_version: the newest PHP that has FPM installed (8.2 on Debian 12).
+php_version() {
+	local dir
+	dir=$(find /etc/php -mindepth 2 -maxdepth 2 -type d -name fpm 2>/dev/null | sort -V | tail -n 1)
+	[[ -n ${dir} ]] || die "no PHP-FPM under /etc/php (the package php-fpm is missing)"
+	dir=${dir%/fpm}
+	printf '%s\n' "${dir##*/}"
+}
+
+# fetch_release: download MAILNEST_ROUNDCUBE_URL, check it against
+# MAILNEST_ROUNDCUBE_SHA256 and unpack it once to RC_RELEASES/<sha256>.
+fetch_release() {
+	local dest=$1 tmp got
+	tmp=$(mktemp -d)
+	curl -fsSL --proto '=https,http' --max-time 300 -o "${tmp}/roundcube.tar.gz" \
+		-- "${MAILNEST_ROUNDCUBE_URL}" || { rm -rf -- "${tmp}"; return 1; }
+	got=$(sha256sum -- "${tmp}/roundcube.tar.gz" | cut -d' ' -f1)
+	if [[ ${got} != "${MAILNEST_ROUNDCUBE_SHA256,,}" ]]; then
+		echo "SHA-256 mismatch: ${MAILNEST_ROUNDCUBE_URL} has ${got}, MAILNEST_ROUNDCUBE_SHA256 is ${MAILNEST_ROUNDCUBE_SHA256}; refusing it"
+		rm -rf -- "${tmp}"
+		return 1
+	fi
+	install -d -m 0755 -- "${tmp}/root"
+	tar -xzf "${tmp}/roundcube.tar.gz" -C "${tmp}/root" --strip-components=1 --no-same-owner ||
+		{ rm -rf -- "${tmp}"; return 1; }
+	[[ -f ${tmp}/root/index.php && -f ${tmp}/root/program/include/iniset.php ]] ||
+		{ echo "not a Roundcube release (no index.php, program/include/iniset.php)"; rm -rf -- "${tmp}"; return 1; }
+	chown -R root:root -- "${tmp}/root"
+	chmod -R go-w -- "${tmp}/root"
+	install -d -o root -g root -m 0755 -- "${RC_RELEASES}"
+	mv -T -- "${tmp}/root" "${dest}"
+	rm -rf -- "${tmp}"
+}
+
+choose_source() {
+	if [[ -z ${MAILNEST_ROUNDCUBE_URL} ]]; then
+		RC_ROOT=/var/lib/roundcube
+		RC_CONFIG_DIR=/etc/roundcube
+		RC_BIN=/usr/share/roundcube/bin
+		# Debian's PHP libraries (Guzzle, ...) are in /usr/share/php.
+		RC_CODE_DIRS=/var/lib/roundcube/:/usr/share/roundcube/:/etc/roundcube/:/usr/share/php/:/usr/share/javascript/
+		say "Roundcube from the distribution ($(dpkg-query -W -f='${Version}' roundcube-core 2>/dev/null || echo '?'))"
+	else
+		[[ ${MAILNEST_ROUNDCUBE_SHA256} =~ ^[0-9a-fA-F]{64}$ ]] ||
+			die "MAILNEST_ROUNDCUBE_URL needs MAILNEST_ROUNDCUBE_SHA256 (64 hex digits)"
+		RC_ROOT=${RC_RELEASES}/${MAILNEST_ROUNDCUBE_SHA256,,}
+		if [[ -d ${RC_ROOT} ]]; then
+			say "Roundcube release ${MAILNEST_ROUNDCUBE_SHA256:0:12} is unpacked in ${RC_ROOT}"
+		else
+			step "downloading Roundcube from ${MAILNEST_ROUNDCUBE_URL} (SHA-256 pinned)" fetch_release "${RC_ROOT}"
+		fi
+		RC_CONFIG_DIR=${RC_ROOT}/config
+		RC_BIN=${RC_ROOT}/bin
+		# A release brings its libraries in vendor/; the system's PHP
+		# libraries stay readable for the plugins that use them.
+		RC_CODE_DIRS=${RC_ROOT}/:/usr/share/php/
+	fi
+	# Releases since 1.5 keep what the web may see in public_html; an older
+	# one is served from its root (Nginx runs only index.php and serves only
+	# assets by extension either way).
+	RC_PUBLIC=${RC_ROOT}/public_html
+	[[ -f ${RC_PUBLIC}/index.php ]] || RC_PUBLIC=${RC_ROOT}
+}
+
+create_database() {
+	sql "CREATE DATABASE IF NOT EXISTS roundcube CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+	     GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, LOCK TABLES
+	     ON roundcube.* TO 'roundcube'@'localhost';" || return 1
+	# The schema is made once from the release's SQL; later releases update
+	# it with their own bin/updatedb.sh (as roundcube, on its database).
+	if [[ -z $(sql "SHOW TABLES FROM roundcube LIKE 'system'") ]]; then
+		mariadb --protocol=socket --user=root roundcube <"${RC_ROOT}/SQL/mysql.initial.sql" || return 1
+	fi
+}
+
+update_schema() {
+	runuser -u "${USER_NAME}" -- php "${RC_BIN}/updatedb.sh" --package=roundcube --dir="${RC_ROOT}/SQL"
+}
+
+# ca_file: what Roundcube verifies the IMAP/SMTP certificate with: the
+# certificate itself when it is self-signed (its own issuer), else the CAs.
+ca_file() {
+	local crt=${MAILNEST_ETC}/tls/mailnest.crt copy=${RC_CONFIG_DIR}/mailnest-server.crt
+	if [[ $(openssl x509 -in "${crt}" -noout -subject -nameopt compat | cut -d= -f2-) == \
+		$(openssl x509 -in "${crt}" -noout -issuer -nameopt compat | cut -d= -f2-) ]]; then
+		install_if_changed "${crt}" "${copy}" root:root 0644 || true
+		printf '%s\n' "${copy}"
+	else
+		rm -f -- "${copy}"
+		printf '%s\n' /etc/ssl/certs/ca-certificates.crt
+	fi
+}
+
+render_settings() {
+	local changed=1
+	secret_file "${RC_DES_KEY_FILE}" root:root 0600
+	RC_DB_PASSWORD=$(<"${MAILNEST_SECRETS}/db-roundcube.pw")
+	RC_DES_KEY=$(head -c 32 -- "${RC_DES_KEY_FILE}")
+	RC_CA_FILE=$(ca_file)
+	RC_ACCOUNTD_URL=http://${MAILNEST_ACCOUNTD_LISTEN}
+	RC_MAX_MESSAGE_SIZE=$((MAILNEST_MESSAGE_SIZE_LIMIT * 3 / 4))
+	export RC_DB_PASSWORD RC_DES_KEY RC_CA_FILE RC_ACCOUNTD_URL RC_MAX_MESSAGE_SIZE
+	render roundcube/config.inc.php "${RC_CONFIG_DIR}/config.inc.php" "root:${USER_NAME}" 0640 \
+		RC_DB_PASSWORD MAILNEST_HOSTNAME RC_CA_FILE MAILNEST_DOMAIN RC_MAX_MESSAGE_SIZE \
+		RC_DES_KEY RC_LOG_DIR RC_TEMP_DIR RC_ACCOUNTD_URL && changed=0
+	install_if_changed "${MAILNEST_TEMPLATES}/roundcube/mailnest.php" \
+		"${RC_ROOT}/plugins/password/drivers/mailnest.php" root:root 0644 && changed=0
+	return "${changed}"
+}
+
+# divert_away FILE: keep the package's FILE under another name that its
+# reader ignores (cron skips names with a dot, PHP-FPM reads only *.conf),
+# so that a package upgrade neither brings it back nor asks about it.
+divert_away() {
+	local file=$1
+	[[ -f ${file} ]] || return 0
+	dpkg-divert --list "${file}" | grep -q . && return 0
+	dpkg-divert --quiet --local --rename --divert "${file}.mailnest-disabled" --add "${file}"
+}
+
+render_pool() {
+	local version=$1 changed=1
+	RC_UPLOAD_MAX=$(((MAILNEST_MESSAGE_SIZE_LIMIT + 1048575) / 1048576))M
+	RC_OPEN_BASEDIR=${RC_CODE_DIRS}:${RC_LOG_DIR}/:${RC_TEMP_DIR}/:${MAILNEST_STATE}/roundcube/:/dev/urandom
+	export RC_UPLOAD_MAX RC_OPEN_BASEDIR
+	install -d -m 0755 -- /run/php
+	render php-fpm/mailnest-roundcube.conf "/etc/php/${version}/fpm/pool.d/mailnest-roundcube.conf" \
+		root:root 0644 RC_FPM_SOCKET RC_OPEN_BASEDIR RC_LOG_DIR RC_UPLOAD_MAX RC_TEMP_DIR && changed=0
+	# Debian's default pool (www-data) serves nothing here.
+	if [[ -f /etc/php/${version}/fpm/pool.d/www.conf ]]; then
+		divert_away "/etc/php/${version}/fpm/pool.d/www.conf" || die "cannot divert Debian's www pool away"
+		changed=0
+	fi
+	return "${changed}"
+}
+
+render_nginx() {
+	local changed=1
+	export RC_PUBLIC
+	render nginx/mailnest-roundcube-headers.conf "${NGINX_SNIPPETS}/mailnest-roundcube-headers.conf" \
+		root:root 0644 NGINX_SNIPPETS && changed=0
+	render nginx/mailnest-roundcube-php.conf "${NGINX_SNIPPETS}/mailnest-roundcube-php.conf" \
+		root:root 0644 NGINX_SNIPPETS RC_PUBLIC RC_FPM_SOCKET && changed=0
+	render nginx/roundcube.conf "${NGINX_APP}" root:root 0644 \
+		RC_PUBLIC NGINX_SNIPPETS RC_UPLOAD_MAX && changed=0
+	return "${changed}"
+}
+
+# Roundcube's clean-up (expired sessions, caches, deleted records) as its
+# own user. Debian's job runs it as www-data, which cannot read the settings:
+# it is diverted away (a name with a dot is ignored by cron).
+install_cron() {
+	divert_away "${DEBIAN_CRON}" || return 1
+	write_if_changed "${CRON_FILE}" root:root 0644 <<CRON || true
+# Roundcube's clean-up, written by install/71-roundcube.sh.
+5,35 * * * * ${USER_NAME} php ${RC_BIN}/gc.sh >/dev/null
+15 5 * * * ${USER_NAME} php ${RC_BIN}/cleandb.sh >/dev/null
+CRON
+}
+
+main() {
+	local version fpm_restart="" nginx_reload=""
+	version=$(php_version)
+	say "PHP ${version} with FPM"
+	step "system user ${USER_NAME}, its temp and log directories" ensure_user
+	choose_source
+	step "database roundcube and the rights of its user" create_database
+	if render_settings; then
+		say "wrote ${RC_CONFIG_DIR}/config.inc.php and the password driver"
+		fpm_restart=reload
+	fi
+	step "updating Roundcube's database schema (bin/updatedb.sh)" update_schema
+	render_pool "${version}" && fpm_restart=restart
+	step "checking PHP-FPM's configuration (php-fpm${version} -t)" "php-fpm${version}" -t
+	# OPcache re-reads changed files (validate_timestamps): a reload is enough.
+	service_converge "php${version}-fpm" "${fpm_restart}"
+	if render_nginx; then
+		say "wrote ${NGINX_APP}"
+		nginx_reload=reload
+	fi
+	step "checking Nginx's configuration (nginx -t)" nginx -t -q
+	service_converge nginx "${nginx_reload}"
+	step "Roundcube's clean-up job, as ${USER_NAME}" install_cron
+	say "Roundcube answers at https://${MAILNEST_HOSTNAME}/mail/"
+}
+
+main "$@"
