@@ -52,6 +52,15 @@ postfix_state() {
 
 main_settings() {
 	local p="proxy:mysql:${SQL_DIR}" protocols=ipv4
+	# Mail authentication (install/62-64): OpenDKIM signs submitted mail and
+	# verifies the rest, then OpenDMARC judges port-25 mail; SPF is asked at
+	# RCPT on port 25 only. A trial has no DNS to check SPF or DMARC against:
+	# there only OpenDKIM (signing needs no DNS) stands in front of mail.
+	local milters="unix:opendkim/opendkim.sock, unix:opendmarc/opendmarc.sock" spf_check=", check_policy_service unix:private/policyd-spf"
+	if [[ ${MAILNEST_DNS} == no ]]; then
+		milters="unix:opendkim/opendkim.sock"
+		spf_check=""
+	fi
 	[[ -e /proc/net/if_inet6 ]] && protocols=all
 	local -a s=(
 		"compatibility_level = 3.6"
@@ -109,11 +118,19 @@ main_settings() {
 		"smtpd_helo_restrictions = reject_invalid_helo_hostname"
 		"smtpd_sender_restrictions = reject_non_fqdn_sender"
 		"smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination"
-		"smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }"
+		"smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }${spf_check}"
 		"smtpd_data_restrictions = reject_unauth_pipelining"
 		"mailnest_submission_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }"
 		"smtpd_reject_unlisted_recipient = yes"
 		"unknown_virtual_mailbox_reject_code = 550"
+		# A milter that does not answer defers the mail (4xx): nothing goes
+		# out unsigned or comes in unchecked. Local programs (sendmail) are
+		# not signed: they send as the host, users submit on 587/465.
+		"smtpd_milters = ${milters}"
+		"non_smtpd_milters ="
+		"milter_default_action = tempfail"
+		"milter_protocol = 6"
+		"policyd-spf_time_limit = 3600"
 	)
 	if [[ ${MAILNEST_DNS} == no ]]; then
 		# No DNS: the trial delivers only locally (LMTP over a unix socket)
