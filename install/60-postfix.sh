@@ -120,7 +120,10 @@ main_settings() {
 		"smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination"
 		"smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }${spf_check}"
 		"smtpd_data_restrictions = reject_unauth_pipelining"
-		"mailnest_submission_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }"
+		"mailnest_submission_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }, check_policy_service { unix:mailnest/policy, default_action=DEFER_IF_PERMIT, timeout=10s }"
+		# Sending limits (mailnest-policyd, install/66-policyd.sh): the
+		# message is counted once it is whole, so a refused one never counts.
+		"mailnest_submission_eod_restrictions = check_policy_service { unix:mailnest/policy, default_action=DEFER_IF_PERMIT, timeout=10s }"
 		"smtpd_reject_unlisted_recipient = yes"
 		"unknown_virtual_mailbox_reject_code = 550"
 		# A milter that does not answer defers the mail (4xx): nothing goes
@@ -163,6 +166,7 @@ submission_settings() {
 		# (SPF and the like, for strangers on port 25) never apply to an
 		# authenticated user sending from wherever they roam.
 		"smtpd_recipient_restrictions=\$mailnest_submission_recipient_restrictions"
+		"smtpd_end_of_data_restrictions=\$mailnest_submission_eod_restrictions"
 		"milter_macro_daemon_name=ORIGINATING"
 	)
 	[[ ${service} == submissions ]] && o+=("smtpd_tls_wrappermode=yes")

@@ -44,7 +44,9 @@ usage(void)
 	      "  alias add SOURCE DEST[,DEST...] | alias list [DOMAIN] | alias del SOURCE\n"
 	      "  invite create [--count N] [--expires SECONDS] [--note TEXT]\n"
 	      "  invite list | invite revoke ID\n"
-	      "  registration [open|invite|closed]\n",
+	      "  registration [open|invite|closed]\n"
+	      "  limits show EMAIL|DOMAIN | limits unsuspend EMAIL\n"
+	      "  limits set EMAIL|DOMAIN FIELD=N|default...  (sending limits, see policyd)\n",
 	    stderr);
 }
 
@@ -382,6 +384,99 @@ cmd_registration(struct cli *cli, int argc, char **argv)
 	return EX_OK;
 }
 
+/* Print a send-limits object as "field<TAB>value" lines. */
+static int
+print_send_limits(json_t *out)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(out, key, v)
+	{
+		if (json_is_string(v))
+			printf("%s\t%s\n", key, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%s\t%lld\n", key, (long long)json_integer_value(v));
+		else if (json_is_boolean(v))
+			printf("%s\t%s\n", key, json_is_true(v) ? "yes" : "no");
+		else
+			printf("%s\tdefault\n", key);
+	}
+	json_decref(out);
+	return EX_OK;
+}
+
+/* limits set NAME FIELD=N|default...: the fields not named keep their value. */
+static int
+cmd_limits_set(
+    struct cli *cli, enum send_limits_scope scope, const char *name, int argc, char **argv)
+{
+	const char *const *fields = svc_send_limit_fields(scope);
+	bool set[SEND_LIMIT_FIELDS] = {false};
+	unsigned long long value[SEND_LIMIT_FIELDS] = {0};
+	json_t *out = NULL;
+	enum svc_status st;
+
+	if ((st = svc_send_limits_get(cli->c, scope, name, &out)) != SVC_OK)
+		return fail(st, NULL);
+	for (size_t f = 0; fields[f] != NULL; f++) {
+		json_t *v = json_object_get(out, fields[f]);
+
+		set[f] = json_is_integer(v);
+		value[f] = set[f] ? (unsigned long long)json_integer_value(v) : 0;
+	}
+	json_decref(out);
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		size_t f;
+
+		for (f = 0; fields[f] != NULL && eq != NULL; f++)
+			if (strlen(fields[f]) == (size_t)(eq - argv[i]) &&
+			    strncmp(fields[f], argv[i], (size_t)(eq - argv[i])) == 0)
+				break;
+		if (eq == NULL || fields[f] == NULL)
+			return usage_error(
+			    "limits set: FIELD=N|default, FIELD one of messages_per_hour, "
+			    "messages_per_day, recipients_per_message (mailboxes), "
+			    "recipients_per_day");
+		if (strcmp(eq + 1, "default") == 0) {
+			set[f] = false;
+		} else if (parse_u64(eq + 1, 100000000ULL, &value[f]) == 0) {
+			set[f] = true;
+		} else {
+			return usage_error(
+			    "limits set: a limit is 0 (none) to 100000000, or default");
+		}
+	}
+	if ((st = svc_send_limits_set(cli->c, scope, name, set, value, &out)) != SVC_OK)
+		return fail(st, NULL);
+	return print_send_limits(out);
+}
+
+static int
+cmd_limits(struct cli *cli, int argc, char **argv)
+{
+	enum send_limits_scope scope;
+	json_t *out = NULL;
+	enum svc_status st;
+
+	if (argc < 2)
+		return usage_error("limits show|set|unsuspend EMAIL|DOMAIN ...");
+	scope = strchr(argv[1], '@') != NULL ? SEND_LIMITS_MAILBOX : SEND_LIMITS_DOMAIN;
+	if (strcmp(argv[0], "show") == 0 && argc == 2)
+		st = svc_send_limits_get(cli->c, scope, argv[1], &out);
+	else if (strcmp(argv[0], "unsuspend") == 0 && argc == 2 && scope == SEND_LIMITS_MAILBOX)
+		st = svc_send_suspension_lift(cli->c, argv[1], &out);
+	else if (strcmp(argv[0], "set") == 0 && argc >= 3)
+		return cmd_limits_set(cli, scope, argv[1], argc - 2, argv + 2);
+	else
+		return usage_error(
+		    "limits show NAME | limits set NAME FIELD=N... | limits unsuspend EMAIL");
+	if (st != SVC_OK)
+		return fail(st, NULL);
+	return print_send_limits(out);
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -449,6 +544,8 @@ cli_main(int argc, char **argv)
 		ret = cmd_invite(&cli, argc - 2, argv + 2);
 	else if (strcmp(cmd, "registration") == 0)
 		ret = cmd_registration(&cli, argc - 2, argv + 2);
+	else if (strcmp(cmd, "limits") == 0)
+		ret = cmd_limits(&cli, argc - 2, argv + 2);
 	else
 		ret = usage_error("unknown command");
 	db_release(cli.pool, &cli.c);

@@ -7,11 +7,10 @@
 #include <time.h>
 
 #include <mysql.h>
-#include <mysqld_error.h>
-#include <errmsg.h>
 
 #include "db.h"
 #include "log.h"
+#include "sqlconn.h"
 
 #define COLS_MAX 8
 #define COL_SIZE 512 /* longest column we read: an address (320) */
@@ -48,6 +47,12 @@ enum query {
 	Q_INVITE_MARK_USED,
 	Q_INVITE_LIST,
 	Q_INVITE_REVOKE,
+	Q_SEND_LIMITS_MAILBOX_GET,
+	Q_SEND_LIMITS_MAILBOX_SET,
+	Q_SEND_LIMITS_DOMAIN_GET,
+	Q_SEND_LIMITS_DOMAIN_SET,
+	Q_SEND_SUSPENSION_LIFT,
+	Q_SEND_LIMIT_HITS_RESET,
 	Q_MIGRATION_LOCK,
 	Q_MIGRATION_UNLOCK,
 	Q_MIGRATION_GET,
@@ -118,6 +123,29 @@ static const char *const query_sql[Q_COUNT] = {
                       "THEN 'expired' ELSE 'unused' END FROM invites ORDER BY id",
     [Q_INVITE_REVOKE] = "UPDATE invites SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? "
                         "AND revoked_at IS NULL AND used_at IS NULL",
+    [Q_SEND_LIMITS_MAILBOX_GET] =
+        "SELECT m.id, l.messages_per_hour, l.messages_per_day, l.recipients_per_message, "
+        "l.recipients_per_day, m.send_suspended_at FROM mailboxes m "
+        "LEFT JOIN send_limits_mailbox l ON l.mailbox_id = m.id WHERE m.email = ?",
+    [Q_SEND_LIMITS_MAILBOX_SET] =
+        "INSERT INTO send_limits_mailbox (mailbox_id, messages_per_hour, messages_per_day, "
+        "recipients_per_message, recipients_per_day) VALUES (?, ?, ?, ?, ?) "
+        "ON DUPLICATE KEY UPDATE messages_per_hour = VALUES(messages_per_hour), "
+        "messages_per_day = VALUES(messages_per_day), "
+        "recipients_per_message = VALUES(recipients_per_message), "
+        "recipients_per_day = VALUES(recipients_per_day)",
+    [Q_SEND_LIMITS_DOMAIN_GET] =
+        "SELECT d.id, l.messages_per_hour, l.messages_per_day, l.recipients_per_day, NULL "
+        "FROM domains d LEFT JOIN send_limits_domain l ON l.domain_id = d.id WHERE d.name = ?",
+    [Q_SEND_LIMITS_DOMAIN_SET] =
+        "INSERT INTO send_limits_domain (domain_id, messages_per_hour, messages_per_day, "
+        "recipients_per_day) VALUES (?, ?, ?, ?) "
+        "ON DUPLICATE KEY UPDATE messages_per_hour = VALUES(messages_per_hour), "
+        "messages_per_day = VALUES(messages_per_day), "
+        "recipients_per_day = VALUES(recipients_per_day)",
+    [Q_SEND_SUSPENSION_LIFT] = "UPDATE mailboxes SET send_suspended_at = NULL WHERE id = ?",
+    /* policyd suspends after N limit hits in a day: start counting anew. */
+    [Q_SEND_LIMIT_HITS_RESET] = "UPDATE send_usage SET limit_hits = 0 WHERE subject = ?",
     [Q_MIGRATION_LOCK] = "SELECT GET_LOCK('accountd.migrate', 60)",
     [Q_MIGRATION_UNLOCK] = "SELECT RELEASE_LOCK('accountd.migrate')",
     [Q_MIGRATION_GET] = "SELECT checksum FROM schema_migrations WHERE version = ?",
@@ -204,14 +232,7 @@ db_pool_new(const struct config *cfg, unsigned size, struct metrics *metrics)
 static void
 conn_close(struct db_conn *c)
 {
-	for (size_t i = 0; i < Q_COUNT; i++) {
-		if (c->stmts[i] != NULL)
-			mysql_stmt_close(c->stmts[i]);
-		c->stmts[i] = NULL;
-	}
-	if (c->mysql != NULL)
-		mysql_close(c->mysql);
-	c->mysql = NULL;
+	sqlconn_close(&c->mysql, c->stmts, Q_COUNT);
 	c->in_transaction = false;
 }
 
@@ -301,10 +322,9 @@ static enum db_status
 conn_open(struct db_conn *c)
 {
 	const struct config *cfg = c->pool->cfg;
+	const struct sqlconn_settings settings = {cfg->db_host, cfg->db_port, cfg->db_socket,
+	    cfg->db_name, cfg->db_user, cfg->db_password, cfg->db_timeout};
 	struct db_pool *pool = c->pool;
-	unsigned timeout = cfg->db_timeout;
-	my_bool off = 0;
-	char init[160];
 	bool recent_failure;
 
 	if (c->mysql != NULL)
@@ -318,25 +338,7 @@ conn_open(struct db_conn *c)
 	if (recent_failure)
 		return DB_UNAVAILABLE;
 
-	if ((c->mysql = mysql_init(NULL)) == NULL)
-		return DB_UNAVAILABLE;
-	snprintf(init, sizeof(init),
-	    "SET time_zone = '+00:00', innodb_lock_wait_timeout = %u, "
-	    "sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
-	    timeout);
-	mysql_options(c->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(c->mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
-	mysql_options(c->mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-	mysql_options(c->mysql, MYSQL_OPT_RECONNECT, &off);
-	mysql_options(c->mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(c->mysql, MYSQL_INIT_COMMAND, init);
-	if (mysql_real_connect(c->mysql, cfg->db_host, cfg->db_user,
-	        cfg->db_password[0] != '\0' ? cfg->db_password : NULL, cfg->db_name, cfg->db_port,
-	        cfg->db_socket[0] != '\0' ? cfg->db_socket : NULL, CLIENT_FOUND_ROWS) == NULL) {
-		log_warnx("db_connect_failed errno=%u error=\"%s\"", mysql_errno(c->mysql),
-		    mysql_error(c->mysql));
-		mysql_close(c->mysql);
-		c->mysql = NULL;
+	if ((c->mysql = sqlconn_open(&settings)) == NULL) {
 		if (pool->metrics != NULL)
 			metrics_db_error(pool->metrics);
 		pthread_mutex_lock(&pool->lock);
@@ -350,46 +352,27 @@ conn_open(struct db_conn *c)
 	return DB_OK;
 }
 
-static bool
-errno_is_connection_loss(unsigned err)
-{
-	switch (err) {
-	case CR_SERVER_GONE_ERROR:
-	case CR_SERVER_LOST:
-	case CR_CONNECTION_ERROR:
-	case CR_CONN_HOST_ERROR:
-	case CR_SERVER_LOST_EXTENDED:
-	case ER_SERVER_SHUTDOWN:
-	case ER_CONNECTION_KILLED:
-	case CR_COMMANDS_OUT_OF_SYNC:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static enum db_status
 classify(struct db_conn *c, unsigned err, const char *message, enum query q)
 {
-	if (err == ER_DUP_ENTRY)
+	enum sqlconn_error kind = sqlconn_error_kind(err);
+
+	if (kind == SQLCONN_DUPLICATE)
 		return DB_DUPLICATE;
 	if (c->pool->metrics != NULL)
 		metrics_db_error(c->pool->metrics);
 	log_warnx("db_error query=%d errno=%u error=\"%s\"", (int)q, err, message);
-	if (errno_is_connection_loss(err)) {
+	switch (kind) {
+	case SQLCONN_LOST:
 		conn_close(c);
 		return DB_UNAVAILABLE;
-	}
-	switch (err) {
-	case ER_LOCK_WAIT_TIMEOUT:
-	case ER_LOCK_DEADLOCK:
-	case ER_CON_COUNT_ERROR:
-	case ER_TOO_MANY_USER_CONNECTIONS:
-	case ER_QUERY_INTERRUPTED:
+	case SQLCONN_BUSY:
 		return DB_UNAVAILABLE;
-	default:
+	case SQLCONN_DUPLICATE:
+	case SQLCONN_OTHER:
 		return DB_FAILED;
 	}
+	return DB_FAILED;
 }
 
 /* ISO 8601 from MariaDB's "YYYY-MM-DD HH:MM:SS[.fff]" (UTC session). */
@@ -1009,6 +992,80 @@ store_lock_result(void *ctx, const struct row *row)
 {
 	*(bool *)ctx = row->cols[0][0] == '1';
 	return 0;
+}
+
+/* Row: owner id, one column per limit field (NULL = unset), and for
+ * mailboxes the suspension time. */
+static int
+store_send_limits(void *ctx, const struct row *row)
+{
+	struct db_send_limits *l = ctx;
+	unsigned n = row->n - 2;
+
+	l->owner_id = (unsigned)strtoul(row->cols[0], NULL, 10);
+	for (unsigned i = 0; i < n && i < SEND_LIMIT_FIELDS; i++) {
+		l->set[i] = !row->nulls[i + 1];
+		l->value[i] = l->set[i] ? strtoull(row->cols[i + 1], NULL, 10) : 0;
+	}
+	return copy_text(l->suspended_at, sizeof(l->suspended_at), row, row->n - 1);
+}
+
+static struct param
+param_limit(const struct db_send_limits *l, unsigned i)
+{
+	struct param p = P_INT(l->value[i]);
+
+	if (!l->set[i]) {
+		p.type = MYSQL_TYPE_NULL;
+		p.is_null = true;
+	}
+	return p;
+}
+
+enum db_status
+db_send_limits_mailbox_get(struct db_conn *c, const char *email, struct db_send_limits *limits_r)
+{
+	struct param p[] = {P_STR(email)};
+
+	memset(limits_r, 0, sizeof(*limits_r));
+	return get_one(c, Q_SEND_LIMITS_MAILBOX_GET, p, 1, store_send_limits, limits_r);
+}
+
+enum db_status
+db_send_limits_mailbox_set(struct db_conn *c, const struct db_send_limits *limits)
+{
+	struct param p[] = {P_INT(limits->owner_id), param_limit(limits, 0), param_limit(limits, 1),
+	    param_limit(limits, 2), param_limit(limits, 3)};
+
+	return write_only(c, Q_SEND_LIMITS_MAILBOX_SET, p, N_ELEMENTS(p));
+}
+
+enum db_status
+db_send_limits_domain_get(struct db_conn *c, const char *name, struct db_send_limits *limits_r)
+{
+	struct param p[] = {P_STR(name)};
+
+	memset(limits_r, 0, sizeof(*limits_r));
+	return get_one(c, Q_SEND_LIMITS_DOMAIN_GET, p, 1, store_send_limits, limits_r);
+}
+
+enum db_status
+db_send_limits_domain_set(struct db_conn *c, const struct db_send_limits *limits)
+{
+	struct param p[] = {P_INT(limits->owner_id), param_limit(limits, 0), param_limit(limits, 1),
+	    param_limit(limits, 2)};
+
+	return write_only(c, Q_SEND_LIMITS_DOMAIN_SET, p, N_ELEMENTS(p));
+}
+
+enum db_status
+db_send_suspension_lift(struct db_conn *c, unsigned mailbox_id, const char *email)
+{
+	struct param id[] = {P_INT(mailbox_id)};
+	struct param subject[] = {P_STR(email)};
+	enum db_status status = write_only(c, Q_SEND_SUSPENSION_LIFT, id, 1);
+
+	return status == DB_OK ? write_only(c, Q_SEND_LIMIT_HITS_RESET, subject, 1) : status;
 }
 
 enum db_status

@@ -55,6 +55,19 @@ struct db_invite {
 	char status[16];              /* unused, used, revoked, expired */
 };
 
+/* Sending limits, enforced by mailnest-policyd: per field a value, or unset
+ * (NULL in the database: policyd's default applies). Mailboxes have four
+ * fields (messages per hour, per day, recipients per message, per day);
+ * domains three totals (messages per hour, per day, recipients per day). */
+#define SEND_LIMIT_FIELDS 4
+
+struct db_send_limits {
+	unsigned owner_id; /* the mailbox's or the domain's id */
+	bool set[SEND_LIMIT_FIELDS];
+	unsigned long long value[SEND_LIMIT_FIELDS];
+	char suspended_at[DB_TIME_MAX]; /* mailboxes: "" while it may send */
+};
+
 /* Called once per row; a non-zero return stops the walk (DB_FAILED). */
 typedef int db_row_fn(void *ctx, const void *row);
 
@@ -78,6 +91,18 @@ MUST_CHECK enum db_status db_setting_get(
 MUST_CHECK enum db_status db_setting_set(struct db_conn *c, const char *name, const char *value);
 
 MUST_CHECK enum db_status db_domain_insert(struct db_conn *c, const char *name);
+
+MUST_CHECK enum db_status db_send_limits_mailbox_get(
+    struct db_conn *c, const char *email, struct db_send_limits *limits_r);
+MUST_CHECK enum db_status db_send_limits_mailbox_set(
+    struct db_conn *c, const struct db_send_limits *limits);
+MUST_CHECK enum db_status db_send_limits_domain_get(
+    struct db_conn *c, const char *name, struct db_send_limits *limits_r);
+MUST_CHECK enum db_status db_send_limits_domain_set(
+    struct db_conn *c, const struct db_send_limits *limits);
+/* Let the mailbox send again and forget its limit hits of today. */
+MUST_CHECK enum db_status db_send_suspension_lift(
+    struct db_conn *c, unsigned mailbox_id, const char *email);
 MUST_CHECK enum db_status db_domain_get(
     struct db_conn *c, const char *name, struct db_domain *row_r);
 MUST_CHECK enum db_status db_domain_list(struct db_conn *c, db_row_fn *fn, void *ctx);

@@ -8,6 +8,11 @@
 
 #include "log.h"
 
+/* The program named on every line; policyd compiles this file as well. */
+#ifndef LOG_PROGRAM
+#define LOG_PROGRAM "accountd"
+#endif
+
 static void log_line(int fd, int errnum, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
@@ -23,7 +28,8 @@ log_line(int fd, int errnum, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line + len, sizeof(line) - len, ".%03ldZ accountd ", ts.tv_nsec / 1000000);
+	n = snprintf(
+	    line + len, sizeof(line) - len, ".%03ldZ " LOG_PROGRAM " ", ts.tv_nsec / 1000000);
 	len += (size_t)n;
 	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	if (n < 0)

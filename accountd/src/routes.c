@@ -58,6 +58,11 @@ HANDLER(h_invite_list);
 HANDLER(h_invite_revoke);
 HANDLER(h_registration_get);
 HANDLER(h_registration_set);
+HANDLER(h_mailbox_send_limits_get);
+HANDLER(h_mailbox_send_limits_set);
+HANDLER(h_mailbox_send_suspension_lift);
+HANDLER(h_domain_send_limits_get);
+HANDLER(h_domain_send_limits_set);
 
 static const struct route routes[] = {
     {"GET", "/healthz", AUTH_NONE, BODY_NONE, h_healthz},
@@ -84,6 +89,16 @@ static const struct route routes[] = {
     {"DELETE", "/api/v1/admin/invites/{id}", AUTH_ADMIN, BODY_NONE, h_invite_revoke},
     {"GET", "/api/v1/admin/registration", AUTH_ADMIN, BODY_NONE, h_registration_get},
     {"PUT", "/api/v1/admin/registration", AUTH_ADMIN, BODY_JSON, h_registration_set},
+    {"GET", "/api/v1/admin/mailboxes/{email}/send-limits", AUTH_ADMIN, BODY_NONE,
+        h_mailbox_send_limits_get},
+    {"PUT", "/api/v1/admin/mailboxes/{email}/send-limits", AUTH_ADMIN, BODY_JSON,
+        h_mailbox_send_limits_set},
+    {"DELETE", "/api/v1/admin/mailboxes/{email}/send-suspension", AUTH_ADMIN, BODY_NONE,
+        h_mailbox_send_suspension_lift},
+    {"GET", "/api/v1/admin/domains/{name}/send-limits", AUTH_ADMIN, BODY_NONE,
+        h_domain_send_limits_get},
+    {"PUT", "/api/v1/admin/domains/{name}/send-limits", AUTH_ADMIN, BODY_JSON,
+        h_domain_send_limits_set},
 };
 
 static const char *route_names[N_ELEMENTS(routes)];
@@ -958,4 +973,74 @@ HANDLER(h_registration_set)
 		reply_json(req, 200, json_pack("{s:s}", "mode", registration_mode_name(mode)));
 	else
 		reply_svc(req, st, NULL);
+}
+
+/* ---- sending limits ------------------------------------------------------- */
+
+/* Largest limit accepted: beyond any real sending rate, and within INT UNSIGNED. */
+#define SEND_LIMIT_MAX 100000000ULL
+
+static void
+send_limits_get(struct request *req, enum send_limits_scope scope)
+{
+	json_t *out = NULL;
+	enum svc_status st = SVC_UNAVAILABLE;
+
+	WITH_DB(req, c)
+	st = svc_send_limits_get(c, scope, req->params[0], &out);
+	reply_svc_json(req, st, 200, out, NULL);
+}
+
+/* PUT replaces every field: an absent or null field means policyd's
+ * default, an integer (0 = no limit) overrides it. */
+static void
+send_limits_set(struct request *req, enum send_limits_scope scope)
+{
+	const char *const *fields = svc_send_limit_fields(scope);
+	bool set[SEND_LIMIT_FIELDS] = {false};
+	unsigned long long value[SEND_LIMIT_FIELDS] = {0};
+	json_t *out = NULL;
+	enum svc_status st = SVC_UNAVAILABLE;
+
+	if (body_only(req, fields) < 0)
+		return;
+	for (size_t i = 0; fields[i] != NULL; i++) {
+		if (json_is_null(json_object_get(req->json, fields[i])))
+			continue;
+		if (body_uint(req, fields[i], 0, SEND_LIMIT_MAX, &set[i], &value[i]) < 0)
+			return;
+	}
+	WITH_DB(req, c)
+	st = svc_send_limits_set(c, scope, req->params[0], set, value, &out);
+	reply_svc_json(req, st, 200, out, NULL);
+}
+
+HANDLER(h_mailbox_send_limits_get)
+{
+	send_limits_get(req, SEND_LIMITS_MAILBOX);
+}
+
+HANDLER(h_mailbox_send_limits_set)
+{
+	send_limits_set(req, SEND_LIMITS_MAILBOX);
+}
+
+HANDLER(h_domain_send_limits_get)
+{
+	send_limits_get(req, SEND_LIMITS_DOMAIN);
+}
+
+HANDLER(h_domain_send_limits_set)
+{
+	send_limits_set(req, SEND_LIMITS_DOMAIN);
+}
+
+HANDLER(h_mailbox_send_suspension_lift)
+{
+	json_t *out = NULL;
+	enum svc_status st = SVC_UNAVAILABLE;
+
+	WITH_DB(req, c)
+	st = svc_send_suspension_lift(c, req->params[0], &out);
+	reply_svc_json(req, st, 200, out, NULL);
 }

@@ -787,3 +787,130 @@ svc_invite_revoke(struct db_conn *c, unsigned id)
 {
 	return from_db(db_invite_revoke(c, id));
 }
+
+/* ---- sending limits (enforced by mailnest-policyd) ---------------------- */
+
+static const char *const mailbox_limit_fields[] = {
+    "messages_per_hour", "messages_per_day", "recipients_per_message", "recipients_per_day", NULL};
+static const char *const domain_limit_fields[] = {
+    "messages_per_hour", "messages_per_day", "recipients_per_day", NULL};
+
+const char *const *
+svc_send_limit_fields(enum send_limits_scope scope)
+{
+	switch (scope) {
+	case SEND_LIMITS_MAILBOX:
+		return mailbox_limit_fields;
+	case SEND_LIMITS_DOMAIN:
+		return domain_limit_fields;
+	}
+	return mailbox_limit_fields;
+}
+
+static json_t *
+send_limits_json(enum send_limits_scope scope, const char *name, const struct db_send_limits *l)
+{
+	const char *const *fields = svc_send_limit_fields(scope);
+	json_t *out = json_object();
+
+	if (out == NULL ||
+	    json_object_set_new(
+	        out, scope == SEND_LIMITS_MAILBOX ? "email" : "domain", json_string(name)) != 0)
+		goto fail;
+	for (size_t i = 0; fields[i] != NULL; i++)
+		if (json_object_set_new(out, fields[i],
+		        l->set[i] ? json_integer((json_int_t)l->value[i]) : json_null()) != 0)
+			goto fail;
+	if (scope == SEND_LIMITS_MAILBOX &&
+	    (json_object_set_new(out, "send_suspended", json_boolean(l->suspended_at[0] != '\0')) !=
+	            0 ||
+	        json_object_set_new(out, "send_suspended_at",
+	            l->suspended_at[0] != '\0' ? json_string(l->suspended_at) : json_null()) != 0))
+		goto fail;
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+/* The stored address or domain name for what the caller typed. */
+static enum svc_status
+fold_name(enum send_limits_scope scope, const char *name, char *folded_r)
+{
+	const char *why;
+
+	switch (scope) {
+	case SEND_LIMITS_MAILBOX:
+		return validate_address(name, folded_r, &why) == 0 ? SVC_OK : SVC_NOT_FOUND;
+	case SEND_LIMITS_DOMAIN:
+		return validate_domain(name, folded_r, &why) == 0 ? SVC_OK : SVC_NOT_FOUND;
+	}
+	return SVC_NOT_FOUND;
+}
+
+static enum db_status
+send_limits_get(
+    struct db_conn *c, enum send_limits_scope scope, const char *name, struct db_send_limits *l)
+{
+	return scope == SEND_LIMITS_MAILBOX ? db_send_limits_mailbox_get(c, name, l)
+	                                    : db_send_limits_domain_get(c, name, l);
+}
+
+enum svc_status
+svc_send_limits_get(
+    struct db_conn *c, enum send_limits_scope scope, const char *name, json_t **out_r)
+{
+	char folded[EMAIL_MAX + 1];
+	struct db_send_limits l;
+	enum svc_status st;
+
+	if ((st = fold_name(scope, name, folded)) != SVC_OK)
+		return st;
+	if ((st = from_db(send_limits_get(c, scope, folded, &l))) != SVC_OK)
+		return st;
+	*out_r = send_limits_json(scope, folded, &l);
+	return *out_r != NULL ? SVC_OK : SVC_INTERNAL;
+}
+
+enum svc_status
+svc_send_limits_set(struct db_conn *c, enum send_limits_scope scope, const char *name,
+    const bool *set, const unsigned long long *value, json_t **out_r)
+{
+	char folded[EMAIL_MAX + 1];
+	struct db_send_limits l;
+	enum db_status status;
+	enum svc_status st;
+
+	if ((st = fold_name(scope, name, folded)) != SVC_OK)
+		return st;
+	if ((st = from_db(send_limits_get(c, scope, folded, &l))) != SVC_OK)
+		return st;
+	for (size_t i = 0; svc_send_limit_fields(scope)[i] != NULL; i++) {
+		l.set[i] = set[i];
+		l.value[i] = set[i] ? value[i] : 0;
+	}
+	status = scope == SEND_LIMITS_MAILBOX ? db_send_limits_mailbox_set(c, &l)
+	                                      : db_send_limits_domain_set(c, &l);
+	if ((st = from_db(status)) != SVC_OK)
+		return st;
+	log_info(
+	    "send_limits_set %s=%s", scope == SEND_LIMITS_MAILBOX ? "email" : "domain", folded);
+	return svc_send_limits_get(c, scope, folded, out_r);
+}
+
+enum svc_status
+svc_send_suspension_lift(struct db_conn *c, const char *email, json_t **out_r)
+{
+	char folded[EMAIL_MAX + 1];
+	struct db_send_limits l;
+	enum svc_status st;
+
+	if ((st = fold_name(SEND_LIMITS_MAILBOX, email, folded)) != SVC_OK)
+		return st;
+	if ((st = from_db(db_send_limits_mailbox_get(c, folded, &l))) != SVC_OK)
+		return st;
+	if ((st = from_db(db_send_suspension_lift(c, l.owner_id, folded))) != SVC_OK)
+		return st;
+	log_info("send_suspension_lifted email=%s", folded);
+	return svc_send_limits_get(c, SEND_LIMITS_MAILBOX, folded, out_r);
+}

@@ -131,6 +131,24 @@ MUST_CHECK enum svc_status svc_registration_get(
     struct service *svc, struct db_conn *c, enum registration_mode *mode_r);
 MUST_CHECK enum svc_status svc_registration_set(struct db_conn *c, enum registration_mode mode);
 
+/* Sending limits of a mailbox or a domain (see db_send_limits), as JSON:
+ * {"email"|"domain", one key per field (null = policyd's default), and for
+ * mailboxes "send_suspended", "send_suspended_at"}. */
+enum send_limits_scope {
+	SEND_LIMITS_MAILBOX,
+	SEND_LIMITS_DOMAIN,
+};
+/* The field names of scope, NULL-terminated, in db_send_limits order. */
+const char *const *svc_send_limit_fields(enum send_limits_scope scope);
+MUST_CHECK enum svc_status svc_send_limits_get(
+    struct db_conn *c, enum send_limits_scope scope, const char *name, json_t **out_r);
+/* Replace every field: set[i] false stores NULL (the default). */
+MUST_CHECK enum svc_status svc_send_limits_set(struct db_conn *c, enum send_limits_scope scope,
+    const char *name, const bool *set, const unsigned long long *value, json_t **out_r);
+/* Let a suspended mailbox send again. */
+MUST_CHECK enum svc_status svc_send_suspension_lift(
+    struct db_conn *c, const char *email, json_t **out_r);
+
 json_t *svc_mailbox_json(const struct db_mailbox *m);
 
 #endif

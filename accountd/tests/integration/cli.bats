@@ -343,9 +343,11 @@ cli_in() {
 	wait "${p2}" || r2=$?
 	((r1 == 0 && r2 == 0)) || fail "concurrent migrates: exit ${r1} / ${r2}: $(cat "${BATS_TEST_TMPDIR}"/m1 "${BATS_TEST_TMPDIR}"/m2)"
 	run tempdb_sql "${AD_DB_DIR}" "SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'mailnest_fresh'"
-	assert_output aliases,domains,invites,mailboxes,maildir_purge_queue,schema_migrations,sessions,settings
+	assert_output aliases,domains,invites,mailboxes,maildir_purge_queue,schema_migrations,send_limits_domain,send_limits_mailbox,send_usage,sessions,settings
+	local n
+	n=$(find "${ACCOUNTD_REPO}/accountd/migrations" -name '*.sql' | wc -l)
 	run tempdb_sql "${AD_DB_DIR}" "SELECT COUNT(*), COUNT(DISTINCT version) FROM mailnest_fresh.schema_migrations"
-	assert_output "$(printf '1\t1')"
+	assert_output "$(printf '%d\t%d' "${n}" "${n}")"
 	tempdb_sql "${AD_DB_DIR}" "DROP DATABASE mailnest_fresh"
 }
 
@@ -353,14 +355,17 @@ cli_in() {
 	local dir=${BATS_TEST_TMPDIR}/migrations
 	mkdir -p "${dir}"
 	cp "${ACCOUNTD_REPO}"/accountd/migrations/*.sql "${dir}/"
-	printf '%s\n' 'CREATE TABLE test_extra (id INT PRIMARY KEY) ENGINE=InnoDB;' >"${dir}/0002_test_extra.sql"
+	# a version after any real migration
+	printf '%s\n' 'CREATE TABLE test_extra (id INT PRIMARY KEY) ENGINE=InnoDB;' >"${dir}/9999_test_extra.sql"
 	tempdb_create_app "${AD_DB_DIR}" mailnest_m2 accountd "${AD_DB_PASSWORD}"
 	run cli_in mailnest_m2 "${dir}" migrate
 	assert_success
 	run cli_in mailnest_m2 "${dir}" migrate
 	assert_success
 	run tempdb_sql "${AD_DB_DIR}" "SELECT version, name LIKE '%test_extra%' FROM mailnest_m2.schema_migrations ORDER BY version"
-	assert_output "$(printf '1\t0\n2\t1')"
+	assert_line --index 0 "$(printf '1\t0')"
+	assert_line --index $((${#lines[@]} - 1)) "$(printf '9999\t1')"
+	assert_equal "${#lines[@]}" "$(find "${dir}" -name '*.sql' | wc -l)"
 	run tempdb_sql "${AD_DB_DIR}" "SELECT COUNT(*) FROM mailnest_m2.test_extra"
 	assert_output 0
 	printf '%s\n' '-- edited after it was applied' >>"${dir}/0001_initial.sql"

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# mailnest-policyd: sending limits on submission, enforced at SMTP time.
+#
+# policyd (policyd/ in this repository, C) is the Postfix policy service
+# that 60-postfix.sh wires into ports 587 and 465 at RCPT and at the end of
+# each message: it refuses with a 4xx what would cross an account's (or its
+# domain's) hourly or daily limits, and suspends from sending an account that
+# keeps trying. It is built with meson like accountd, into
+# /opt/mailnest/policyd/<version>-<source hash> with the symlink `current`;
+# an unchanged source is not built again. It runs as its own unprivileged
+# user `policyd` under a PM2 daemon of that user (as accountd does under its
+# own), which restarts it on a crash; where systemd exists `pm2 startup`
+# makes that PM2 come back after a reboot. Its database user `policyd` may
+# read the sending account (never its password hash) and the overrides, set
+# only the suspension column, and keep the counters (policyd/sql/grants.sql).
+# Its settings, database password included, are in /etc/mailnest/policyd.env
+# (root:policyd 0640). Postfix's chrooted smtpd reaches it at
+# /var/spool/postfix/mailnest/policy, a directory only policyd and the
+# postfix group may enter (private/ is Postfix's own, 0700 postfix: a
+# foreign daemon cannot create its socket there without being root or in
+# group postfix, which would let it read Postfix's database passwords). It is
+# restarted only when its build, settings or PM2 file changed.
+
+# Predicates are called in conditions on purpose; none relies on set -e.
+# shellcheck disable=SC2310
+# shellcheck source=install/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly USER_NAME=policyd
+readonly HOME_DIR=/var/lib/policyd
+readonly PM2_HOME_DIR=${HOME_DIR}/.pm2
+readonly LOG_DIR=/var/log/mailnest-policyd
+readonly BASE=${MAILNEST_OPT}/policyd
+readonly CURRENT=${BASE}/current
+readonly ENV_FILE=${MAILNEST_ETC}/policyd.env
+readonly ECOSYSTEM=${BASE}/ecosystem.config.js
+readonly SOCKET_DIR=/var/spool/postfix/mailnest
+readonly FINGERPRINT=${MAILNEST_STATE}/policyd.fingerprint
+readonly APP=mailnest-policyd
+
+ensure_user() {
+	if ! getent passwd "${USER_NAME}" >/dev/null; then
+		useradd --system --user-group --home-dir "${HOME_DIR}" --shell /usr/sbin/nologin \
+			--comment "mailnest sending-limit policy service" "${USER_NAME}" || return 1
+	fi
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}" "${LOG_DIR}" || return 1
+	install -d -o "${USER_NAME}" -g postfix -m 0750 -- "${SOCKET_DIR}" || return 1
+	install -d -o root -g root -m 0755 -- "${BASE}" "${MAILNEST_STATE}"
+}
+
+# release_name: <meson project version>-<12 hex digits of the source's hash>
+# (policyd's sources, and accountd's log.c and sqlconn.c, which it compiles too).
+release_name() {
+	local version hash
+	version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "${MAILNEST_SRC}/policyd/meson.build" | head -n 1)
+	hash=$(cd "${MAILNEST_SRC}" &&
+		find policyd/meson.build policyd/meson_options.txt policyd/src accountd/src/log.c \
+			accountd/src/sqlconn.c accountd/src/sqlconn.h \
+			accountd/src/log.h -type f -print0 |
+		LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+	printf '%s-%s\n' "${version:-0}" "${hash}"
+}
+
+build_release() {
+	local release=$1 prefix=${BASE}/$1 build
+	build=$(mktemp -d /tmp/mailnest-policyd-build.XXXXXX)
+	# policyd's unit tests need cmocka, a test dependency: not built here.
+	meson setup "${build}" "${MAILNEST_SRC}/policyd" --prefix "${prefix}" \
+		--buildtype=release -Db_ndebug=if-release -Dtests=false || return 1
+	ninja -C "${build}" mailnest-policyd || return 1
+	install -d -m 0755 -- "${prefix}.tmp/bin" || return 1
+	install -m 0755 -- "${build}/mailnest-policyd" "${prefix}.tmp/bin/" || return 1
+	"${prefix}.tmp/bin/mailnest-policyd" version || return 1
+	rm -rf -- "${prefix}" && mv -T -- "${prefix}.tmp" "${prefix}" || return 1
+	rm -rf -- "${build}"
+}
+
+# point_current_at RELEASE: returns 1 when it already pointed there.
+point_current_at() {
+	local target=${BASE}/$1
+	[[ $(realpath -q -- "${CURRENT}" || true) == "${target}" ]] && return 1
+	ln -sfn -- "${target}" "${CURRENT}.new"
+	mv -T -- "${CURRENT}.new" "${CURRENT}"
+}
+
+# prune_releases: keep the release in use and the newest other one.
+prune_releases() {
+	local in_use dir kept=0
+	in_use=$(realpath -- "${CURRENT}")
+	while IFS= read -r dir; do
+		[[ ${dir} == "${in_use}" ]] && continue
+		if ((kept < 1)); then
+			kept=$((kept + 1))
+			continue
+		fi
+		rm -rf -- "${dir}"
+	done < <(find "${BASE}" -mindepth 1 -maxdepth 1 -type d -not -name '*.tmp' \
+		-printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
+}
+
+grant_policyd() {
+	local pw
+	pw=$(<"${MAILNEST_SECRETS}/db-policyd.pw")
+	sql "CREATE USER IF NOT EXISTS 'policyd'@'localhost' IDENTIFIED BY $(sql_quote "${pw}");
+	     ALTER USER 'policyd'@'localhost' IDENTIFIED BY $(sql_quote "${pw}");
+	     $(<"${MAILNEST_SRC}/policyd/sql/grants.sql")"
+}
+
+write_env_file() {
+	local pw
+	pw=$(<"${MAILNEST_SECRETS}/db-policyd.pw")
+	write_if_changed "${ENV_FILE}" "root:${USER_NAME}" 0640 <<ENV
+# mailnest-policyd settings, written by install/66-policyd.sh on every run.
+# The limits below are policyd's defaults, stated here so they can be read;
+# per-mailbox and per-domain overrides are set through accountd
+# (PUT /api/v1/admin/mailboxes/{email}/send-limits, accountd limits set).
+POLICYD_SOCKET=${SOCKET_DIR}/policy
+POLICYD_METRICS_SOCKET=${HOME_DIR}/metrics.sock
+POLICYD_DB_SOCKET=/run/mysqld/mysqld.sock
+POLICYD_DB_NAME=mailnest
+POLICYD_DB_USER=policyd
+POLICYD_DB_PASSWORD=${pw}
+POLICYD_DB_TIMEOUT=2
+POLICYD_NEW_ACCOUNT_DAYS=7
+POLICYD_NEW_MESSAGES_PER_HOUR=10
+POLICYD_NEW_MESSAGES_PER_DAY=50
+POLICYD_NEW_RECIPIENTS_PER_MESSAGE=20
+POLICYD_NEW_RECIPIENTS_PER_DAY=200
+POLICYD_MESSAGES_PER_HOUR=100
+POLICYD_MESSAGES_PER_DAY=500
+POLICYD_RECIPIENTS_PER_MESSAGE=100
+POLICYD_RECIPIENTS_PER_DAY=1000
+POLICYD_DOMAIN_MESSAGES_PER_HOUR=1000
+POLICYD_DOMAIN_MESSAGES_PER_DAY=10000
+POLICYD_DOMAIN_RECIPIENTS_PER_DAY=20000
+POLICYD_SUSPEND_AFTER=20
+ENV
+}
+
+write_logrotate() {
+	write_if_changed /etc/logrotate.d/mailnest-policyd root:root 0644 <<ROTATE
+# Log rotation of mailnest-policyd, installed by install/66-policyd.sh.
+# PM2 keeps its log files open: copytruncate lets it go on writing.
+${LOG_DIR}/*.log {
+	daily
+	rotate 14
+	maxsize 100M
+	compress
+	delaycompress
+	missingok
+	notifempty
+	copytruncate
+	su ${USER_NAME} ${USER_NAME}
+	create 0640 ${USER_NAME} ${USER_NAME}
+}
+ROTATE
+}
+
+as_policyd() {
+	runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
+		POLICYD_CONFIG_FILE="${ENV_FILE}" "$@"
+}
+
+policyd_pid() {
+	as_policyd pm2 pid "${APP}" 2>/dev/null | grep -E '^[1-9][0-9]*$'
+}
+
+policyd_is_online() {
+	local pid
+	pid=$(policyd_pid) || return 1
+	kill -0 "${pid}" 2>/dev/null
+}
+
+socket_is_there() {
+	[[ -S ${SOCKET_DIR}/policy ]]
+}
+
+fingerprint() {
+	{
+		readlink -- "${CURRENT}"
+		cat -- "${ENV_FILE}" "${ECOSYSTEM}"
+	} | sha256sum | cut -d' ' -f1
+}
+
+start_under_pm2() {
+	as_policyd pm2 startOrRestart "${ECOSYSTEM}" --update-env || return 1
+	as_policyd pm2 save --force
+}
+
+# pm2_startup: under systemd, unit pm2-policyd brings PM2 and policyd back
+# after a reboot.
+pm2_startup() {
+	local unit=/etc/systemd/system/pm2-policyd.service
+	if ! has_systemd; then
+		say "no systemd here: PM2 (policyd) is started by this installer (run it again after a reboot)"
+		return 0
+	fi
+	if [[ ! -f ${unit} ]]; then
+		step "enabling PM2 of policyd at boot (pm2 startup systemd, unit pm2-policyd)" \
+			env PATH="${PATH}" pm2 startup systemd -u "${USER_NAME}" --hp "${HOME_DIR}" \
+			--service-name pm2-policyd
+	fi
+	service_converge pm2-policyd ""
+}
+
+main() {
+	local release fp old_fp=""
+	step "system user ${USER_NAME} and its directories" ensure_user
+	secret_file "${MAILNEST_SECRETS}/db-policyd.pw" root:root 0600
+	step "database user policyd with its grants (policyd/sql/grants.sql)" grant_policyd
+
+	release=$(release_name)
+	if [[ -x ${BASE}/${release}/bin/mailnest-policyd ]]; then
+		say "policyd release ${release} is built"
+	else
+		step "building mailnest-policyd ${release}" build_release "${release}"
+	fi
+	if point_current_at "${release}"; then
+		say "${CURRENT} -> ${release}"
+		step "removing older policyd releases" prune_releases
+	fi
+	if write_env_file; then
+		say "wrote ${ENV_FILE}"
+	else
+		say "${ENV_FILE} is unchanged"
+	fi
+	install_if_changed "${MAILNEST_SRC}/deploy/policyd.config.js" "${ECOSYSTEM}" root:root 0644 || true
+	write_logrotate || true
+	step "checking policyd's settings" as_policyd "${CURRENT}/bin/mailnest-policyd" check-config
+
+	pm2_startup
+	fp=$(fingerprint)
+	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
+	if [[ ${fp} != "${old_fp}" ]] || ! policyd_is_online; then
+		step "starting mailnest-policyd under PM2 (as ${USER_NAME})" start_under_pm2
+		printf '%s\n' "${fp}" >"${FINGERPRINT}"
+	else
+		say "mailnest-policyd is online under PM2 and unchanged"
+	fi
+	wait_until 15 socket_is_there ||
+		die "mailnest-policyd does not listen on ${SOCKET_DIR}/policy; see ${LOG_DIR}/policyd.error.log"
+	say "mailnest-policyd answers on ${SOCKET_DIR}/policy"
+}
+
+main "$@"
