@@ -30,7 +30,9 @@ readonly PACKAGES=(
 	opendkim opendkim-tools opendmarc postfix-policyd-spf-python
 	nginx php-fpm php-mysql php-intl php-mbstring php-xml php-zip php-gd php-curl
 	roundcube-core roundcube-mysql roundcube-plugins
-	fail2ban nftables
+	# python3-systemd: fail2ban's journal backend (only recommended by
+	# fail2ban; Debian 12 has no syslog file to read by default).
+	fail2ban python3-systemd nftables
 )
 
 missing_packages() {

@@ -79,6 +79,35 @@ _nshost_bridge_up() {
 	ip link set "${NSHOST_BRIDGE}" up
 }
 
+# Shell text, run inside a new host once its overlays are mounted: start as
+# a fresh machine with the packages installed: forget any mailnest
+# installation of the machine itself (its settings, secrets, releases, mail
+# and database), and give MariaDB a pristine data directory. Also used by
+# tests/lib/sdhost.bash.
+# shellcheck disable=SC2016
+_NSHOST_FRESH='
+rm -rf /etc/mailnest /opt/mailnest /var/lib/mailnest /var/lib/accountd \
+	/var/log/mailnest /var/vmail /etc/postfix/sql /root/.pm2 /var/spool/postfix/private/* \
+	/var/spool/postfix/active/* /var/spool/postfix/deferred/* /var/spool/postfix/incoming/*
+if [ -d /var/lib/mysql ]; then
+	find /var/lib/mysql -mindepth 1 -delete
+	mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/mnt/mariadb-install-db.log 2>&1
+fi
+'
+
+# Shell text, run inside a new host once its writable layer is on /mnt: the
+# overlay roots, and fresh /run and /tmp. Also used by tests/lib/sdhost.bash.
+# shellcheck disable=SC2016
+_NSHOST_ROOTS='
+for dir in etc var opt usr root home srv; do
+	mkdir -p "/mnt/upper/${dir}" "/mnt/work/${dir}"
+	mount -t overlay "nshost-${dir}" \
+		-o "lowerdir=/${dir},upperdir=/mnt/upper/${dir},workdir=/mnt/work/${dir}" "/${dir}"
+done
+mount -t tmpfs -o mode=0755 nshost-run /run
+mount -t tmpfs -o mode=1777 nshost-tmp /tmp
+'
+
 # The script the host's init runs first, inside the new namespaces, before it
 # becomes a child reaper. Arguments: NAME.
 # shellcheck disable=SC2016
@@ -87,27 +116,12 @@ set -eu
 name=$1
 mount --make-rprivate /
 mount -t tmpfs -o size='"${NSHOST_TMPFS_SIZE}"',mode=0755 nshost-layers /mnt
-for dir in etc var opt usr root home srv; do
-	mkdir -p "/mnt/upper/${dir}" "/mnt/work/${dir}"
-	mount -t overlay "nshost-${dir}" \
-		-o "lowerdir=/${dir},upperdir=/mnt/upper/${dir},workdir=/mnt/work/${dir}" "/${dir}"
-done
-mount -t tmpfs -o mode=0755 nshost-run /run
-mount -t tmpfs -o mode=1777 nshost-tmp /tmp
+'"${_NSHOST_ROOTS}"'
 mount -t tmpfs -o mode=1777 nshost-shm /dev/shm
 mount -t sysfs nshost-sys /sys
 mkdir -p /run/lock /run/sshd
 chmod 1777 /run/lock
-# Start as a fresh machine with the packages installed: forget any mailnest
-# installation of the machine itself (its settings, secrets, releases, mail
-# and database), and give MariaDB a pristine data directory.
-rm -rf /etc/mailnest /opt/mailnest /var/lib/mailnest /var/lib/accountd \
-	/var/log/mailnest /var/vmail /etc/postfix/sql /root/.pm2 /var/spool/postfix/private/* \
-	/var/spool/postfix/active/* /var/spool/postfix/deferred/* /var/spool/postfix/incoming/*
-if [ -d /var/lib/mysql ]; then
-	find /var/lib/mysql -mindepth 1 -delete
-	mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/mnt/mariadb-install-db.log 2>&1
-fi
+'"${_NSHOST_FRESH}"'
 hostname "${name}"
 printf "%s\n" "${name}" >/etc/hostname
 ip link set lo up
@@ -157,7 +171,13 @@ nshost_up() {
 		_nshost_die "host ${name} did not start" || return 1
 	fi
 	printf '%s\n' "${pid}" >"${NSHOST_STATE}/${name}.pid"
+	_nshost_attach "${name}" "${ip}" "${dns}" "${pid}"
+}
 
+# _nshost_attach NAME IP DNS_IP PID: give the host whose init is PID its
+# link to the bridge, its address, /etc/resolv.conf and /etc/hosts.
+_nshost_attach() {
+	local name=$1 ip=$2 dns=$3 pid=$4
 	ip link del "nsh-${name}" 2>/dev/null || true
 	# A host made again with the same address has a new MAC address: the
 	# machine must not keep sending to the old one.

@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# The installer on a host whose PID 1 is systemd (tests/lib/sdhost.bash):
+# every unit of the stack enabled and active, PM2 owned by systemd, crashes
+# repaired, and everything back after a reboot without running the
+# installer again. The tests run in order and share one host.
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# shellcheck source=tests/lib/sdhost.bash
+load ../lib/sdhost
+
+SD_NAME=${SD_NAME:-sd1}
+SD_IP=${SD_IP:-10.231.0.120}
+# What install.sh must leave enabled (started at boot) and running.
+SD_UNITS=(mariadb postfix dovecot pm2-accountd pm2-policyd nginx php8.2-fpm
+	opendkim opendmarc fail2ban cron mailnest-firewall logrotate.timer)
+
+sd() { nshost_exec "${SD_NAME}" "$@"; }
+
+# wait_for SECONDS COMMAND...: bounded poll, every 0.2 s.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+accountd_healthy() { sd curl -fsS --max-time 2 http://127.0.0.1:8080/healthz; }
+
+# pids_of_unit UNIT COMMAND: PIDs (as the host sees them) of COMMAND in UNIT.
+pids_of_unit() {
+	sd systemctl show -P ControlGroup "$1" | {
+		read -r cg
+		sd cat "/sys/fs/cgroup${cg}/cgroup.procs"
+	} | while read -r pid; do
+		[[ $(sd cat "/proc/${pid}/comm" 2>/dev/null) == "$2" ]] && printf '%s\n' "${pid}"
+	done
+}
+
+assert_stack_up() {
+	local unit state
+	run sd systemctl is-system-running
+	assert_output running
+	for unit in "${SD_UNITS[@]}"; do
+		run sd systemctl is-enabled "${unit}"
+		assert_output --partial enabled
+		state=$(sd systemctl is-active "${unit}" || true)
+		[[ ${state} == active ]] || fail "${unit} is ${state}"
+	done
+	wait_for 20 accountd_healthy || fail "accountd does not answer"
+}
+
+@test "1. install.sh completes on a systemd host" {
+	run sdhost_boot "${SD_NAME}" "${SD_IP}"
+	assert_success
+	run sd ./install.sh --domain sd1.test --hostname mail.sd1.test
+	assert_success
+}
+
+@test "2. every unit of the stack is enabled and active, none failed" {
+	assert_stack_up
+	run sd systemctl --failed --plain --no-legend
+	assert_output ''
+}
+
+@test "3. accountd and policyd run under PM2 inside their systemd units" {
+	run pids_of_unit pm2-accountd accountd
+	assert_success
+	[[ $(wc -l <<<"${output}") -eq 2 ]] || fail "accountd processes in pm2-accountd: ${output}"
+	run pids_of_unit pm2-policyd mailnest-policy # comm: 15 characters
+	assert_success
+	[[ -n ${output} ]] || fail "no policyd process in pm2-policyd"
+}
+
+@test "4. kill -9 of an accountd process: PM2 starts another" {
+	local victim
+	victim=$(pids_of_unit pm2-accountd accountd | head -n 1)
+	[[ -n ${victim} ]]
+	sd kill -KILL "${victim}"
+	# shellcheck disable=SC2317 # called through wait_for
+	two_new() { [[ $(pids_of_unit pm2-accountd accountd | grep -cvx "${victim}") -eq 2 ]]; }
+	wait_for 20 two_new || fail "PM2 did not replace accountd ${victim}"
+	wait_for 20 accountd_healthy
+}
+
+@test "5. kill -9 of PM2 itself: systemd restarts pm2-accountd and accountd" {
+	local god
+	god=$(sd cat /var/lib/accountd/.pm2/pm2.pid)
+	sd kill -KILL "${god}"
+	# shellcheck disable=SC2317 # called through wait_for
+	pm2_back() {
+		local now
+		now=$(sd cat /var/lib/accountd/.pm2/pm2.pid) && [[ ${now} != "${god}" ]] &&
+			sd systemctl is-active --quiet pm2-accountd &&
+			[[ $(pids_of_unit pm2-accountd accountd | wc -l) -eq 2 ]]
+	}
+	wait_for 30 pm2_back || fail "pm2-accountd is $(sd systemctl is-active pm2-accountd)"
+	wait_for 20 accountd_healthy
+}
+
+# jail_failures JAIL: fail2ban's "Total failed" count of JAIL.
+jail_failures() {
+	sd fail2ban-client status "$1" | sed -n 's/.*Total failed:[[:space:]]*//p'
+}
+
+# jail_counts_more JAIL BEFORE: JAIL counted a failure since BEFORE.
+jail_counts_more() {
+	local now
+	now=$(jail_failures "$1")
+	((now > $2))
+}
+
+@test "6. fail2ban reads the journal: failed SMTP AUTH and IMAP logins count" {
+	local smtp imap
+	run sd grep -A6 '^\[mailnest-smtp-auth\]' /etc/fail2ban/jail.d/mailnest.local
+	assert_output --partial 'backend = systemd'
+	smtp=$(jail_failures mailnest-smtp-auth)
+	imap=$(jail_failures mailnest-imap-pop3)
+	# From the machine (fail2ban ignores loopback), with a wrong password.
+	run swaks --server "${SD_IP}" --port 587 --tls --auth PLAIN --auth-user nobody@sd1.test \
+		--auth-password wrong --from nobody@sd1.test --to nobody@sd1.test --timeout 20
+	assert_failure
+	run curl -sS --insecure --max-time 20 -u nobody@sd1.test:wrong "imaps://${SD_IP}:993/INBOX"
+	assert_failure
+	wait_for 20 jail_counts_more mailnest-smtp-auth "${smtp}" || fail "SMTP AUTH failure not counted"
+	wait_for 20 jail_counts_more mailnest-imap-pop3 "${imap}" || fail "IMAP failure not counted"
+}
+
+@test "7. after a reboot (same disk, no installer run) the stack is up" {
+	run sdhost_stop "${SD_NAME}"
+	assert_success
+	run sdhost_boot "${SD_NAME}" "${SD_IP}"
+	assert_success
+	assert_stack_up
+	run sd nft list table inet mailnest
+	assert_success
+	# The network namespace is new: systemd-sysctl applied 60-mailnest.conf.
+	run sd sysctl -n net.ipv4.tcp_migrate_req
+	assert_output 1
+}
+
+@test "8. after the reboot mail flows: 587 and 465 to IMAPS and POP3S" {
+	run sd bats --tap tests/e2e/10-delivery.bats
+	assert_success
+	refute_output --partial 'not ok'
+}
+
+@test "9. after the reboot install.sh converges: nothing started, restarted or reloaded" {
+	run sd ./install.sh --domain sd1.test --hostname mail.sd1.test
+	assert_success
+	refute_output --regexp '\] (re)?starting |\] reloading '
+}
