@@ -153,7 +153,8 @@ nshost_up() {
 
 	setsid unshare --mount --net --pid --uts --ipc --fork --mount-proc \
 		bash -c "${_NSHOST_INIT}" nshost-init "${name}" \
-		</dev/null >"${NSHOST_STATE}/${name}.log" 2>&1 &
+		</dev/null >"${NSHOST_STATE}/${name}.log" 2>&1 3>&- &
+	# (fd 3 closed: bats waits for it at the end of a test file.)
 	unshare_pid=$!
 	# The init is unshare's only child; wait for it to say it is ready.
 	for ((i = 0; i < 100; i++)); do
