@@ -88,7 +88,8 @@ _nshost_bridge_up() {
 _NSHOST_FRESH='
 rm -rf /etc/mailnest /opt/mailnest /var/lib/mailnest /var/lib/accountd \
 	/var/log/mailnest /var/vmail /etc/postfix/sql /root/.pm2 /var/spool/postfix/private/* \
-	/var/spool/postfix/active/* /var/spool/postfix/deferred/* /var/spool/postfix/incoming/*
+	/var/spool/postfix/active/* /var/spool/postfix/deferred/* /var/spool/postfix/incoming/* ||
+	true # (the machine may be writing there meanwhile: what is left is not ours to fail on)
 if [ -d /var/lib/mysql ]; then
 	find /var/lib/mysql -mindepth 1 -delete
 	mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/mnt/mariadb-install-db.log 2>&1

@@ -1,0 +1,91 @@
+#!/usr/bin/env bats
+# The fail2ban filters the jails use, against log lines in the exact formats
+# the daemons write on a mailnest host (captured from an installed one), and
+# against hostile lines that try to get another address banned.
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+FILTERS=${BATS_TEST_DIRNAME}/../../install/templates/fail2ban/filter.d
+
+
+# bans ADDRESS FILTER LINE: LINE counts as one failure of ADDRESS.
+bans() {
+	local filter=$2 out
+	printf '%s\n' "$3" >"${BATS_TEST_TMPDIR}/line.log"
+	out=$(fail2ban-regex -v "${BATS_TEST_TMPDIR}/line.log" "${filter}" 2>&1)
+	grep -q '^Lines: 1 lines, 0 ignored, 1 matched, 0 missed' <<<"${out}" ||
+		fail "not matched by ${filter}: $3"
+	grep -qE "^\|\s+${1//./\\.}\s" <<<"${out}" ||
+		fail "matched, but not for ${1}: ${out}"
+}
+
+ignores() {	# FILTER LINE: LINE is no failure at all
+	printf '%s\n' "$2" >"${BATS_TEST_TMPDIR}/line.log"
+	run fail2ban-regex "${BATS_TEST_TMPDIR}/line.log" "$1"
+	assert_success
+	assert_output --partial "Lines: 1 lines, 0 ignored, 0 matched, 1 missed"
+}
+
+@test "accountd: failed logins, rate-limited logins and wrong admin tokens count, for the client address" {
+	local f="${FILTERS}/mailnest-accountd.conf"
+	bans 10.231.0.91 "${f}" "2026-11-24T02:06:42: 2026-11-24T02:06:42.553Z accountd auth_failed ip=10.231.0.91 reason=invalid_credentials"
+	bans 10.231.0.91 "${f}" "2026-11-24T02:06:43: 2026-11-24T02:06:43.001Z accountd auth_failed ip=10.231.0.91 reason=rate_limited"
+	bans 2001:db8::7 "${f}" "2026-11-24T02:06:43: 2026-11-24T02:06:43.001Z accountd auth_failed ip=2001:db8::7 reason=invalid_credentials"
+	bans 10.231.0.92 "${f}" "2026-11-24T02:06:44: 2026-11-24T02:06:44.000Z accountd admin_auth_failed ip=10.231.0.92"
+	# Without PM2's stamp (accountd run by hand, or PM2's time option off).
+	bans 10.231.0.93 "${f}" "2026-11-24T02:06:45.000Z accountd auth_failed ip=10.231.0.93 reason=invalid_credentials"
+}
+
+@test "accountd: successful requests and other events do not count as failed logins" {
+	local f="${FILTERS}/mailnest-accountd.conf"
+	ignores "${f}" "2026-11-24T02:06:42: 2026-11-24T02:06:42.524Z accountd request id=85cc9a917bf3d959 ip=10.231.0.91 method=POST route=/api/v1/sessions status=401 ms=22.61"
+	ignores "${f}" "2026-11-24T02:06:42: 2026-11-24T02:06:42.524Z accountd account_created ip=10.231.0.91 email=a@example.test"
+	ignores "${f}" "2026-11-24T02:06:42: 2026-11-24T02:06:42.524Z accountd register_refused ip=10.231.0.91 reason=username_taken"
+}
+
+@test "accountd: hostile values cannot get another address banned" {
+	local f="${FILTERS}/mailnest-accountd.conf"
+	# A value carrying a forged event (accountd turns newlines into '?').
+	ignores "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z accountd account_created ip=10.231.0.94 email=x?2026-11-24T02:06:45.553Z accountd auth_failed ip=10.231.0.95 reason=x"
+	ignores "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z accountd auth_failed ip=10.231.0.96 reason=invalid_credentials auth_failed ip=10.231.0.97"
+	ignores "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z accountd auth_failed ip=not-an-address reason=x"
+	ignores "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z policyd auth_failed ip=10.231.0.98 reason=x"
+	# Oversized.
+	ignores "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z accountd auth_failed ip=10.231.0.99 reason=$(printf 'x%.0s' {1..3000}) tail"
+}
+
+@test "accountd signup mode: every refused sign-up counts, nothing else" {
+	local f="${FILTERS}/mailnest-accountd.conf[mode=signup]"
+	bans 10.231.0.91 "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z accountd register_refused ip=10.231.0.91 reason=rate_limited"
+	bans 10.231.0.91 "${f}" "2026-11-24T02:06:45: 2026-11-24T02:06:45.553Z accountd register_refused ip=10.231.0.91 reason=username_taken"
+	ignores "${f}" "2026-11-24T02:06:42: 2026-11-24T02:06:42.553Z accountd auth_failed ip=10.231.0.91 reason=invalid_credentials"
+	ignores "${f}" "2026-11-24T02:06:42: 2026-11-24T02:06:42.524Z accountd account_created ip=10.231.0.91 email=a@example.test"
+}
+
+@test "Nginx: a 401 or 429 to POST /api/v1/sessions counts; other answers and forged requests do not" {
+	local f="${FILTERS}/mailnest-nginx-api.conf"
+	bans 10.231.0.91 "${f}" '10.231.0.91 - - [24/Nov/2026:02:06:42 +0000] "POST /api/v1/sessions HTTP/1.1" 401 63 "-" "curl/7.88.1"'
+	bans 10.231.0.91 "${f}" '10.231.0.91 - - [24/Nov/2026:02:06:43 +0000] "POST /api/v1/sessions HTTP/2.0" 429 70 "-" "curl/7.88.1"'
+	ignores "${f}" '10.231.0.92 - - [24/Nov/2026:02:06:42 +0000] "POST /api/v1/sessions HTTP/2.0" 201 63 "-" "curl/7.88.1"'
+	ignores "${f}" '10.231.0.93 - - [24/Nov/2026:02:06:42 +0000] "GET /api/v1/me HTTP/1.1" 401 63 "-" "curl/7.88.1"'
+	ignores "${f}" '10.231.0.94 - - [24/Nov/2026:02:06:42 +0000] "GET /x\x22 401 1 \x2210.231.0.95 - - [] \x22POST /api/v1/sessions HTTP/1.1\x22 401 1 HTTP/1.1" 404 63 "-" "-"'
+}
+
+@test "Nginx: limit_req refusals count (the stock nginx-limit-req filter, our zones)" {
+	bans 10.231.0.91 /etc/fail2ban/filter.d/nginx-limit-req.conf '2026/11/24 02:06:42 [warn] 1234#1234: *56 limiting requests, excess: 5.120 by zone "mailnest_login", client: 10.231.0.91, server: mail.example.test, request: "POST /api/v1/sessions HTTP/1.1", host: "mail.example.test"'
+}
+
+@test "Postfix (maillog_file format): failed SASL logins count, a lost auth server does not" {
+	local f="/etc/fail2ban/filter.d/postfix.conf[mode=auth]"
+	bans 10.231.0.91 "${f}" "Nov 24 02:07:53 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=alice@example.test"
+	bans 10.231.0.91 "${f}" "Nov 24 02:07:53 mail postfix/submissions/smtpd[1299]: warning: unknown[10.231.0.91]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=alice@example.test"
+	ignores "${f}" "Nov 24 02:07:41 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL PLAIN authentication failed: Connection lost to authentication server, sasl_username=(unavailable)"
+}
+
+@test "Dovecot (log_path format): a connection that failed to log in counts" {
+	local f=/etc/fail2ban/filter.d/dovecot.conf
+	bans 10.231.0.91 "${f}" "Nov 24 02:10:20 imap-login: Info: Disconnected: Connection closed (auth failed, 6 attempts in 69 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS: Connection closed, session=<tM0/MvxgWp0K5wBb>"
+	bans 10.231.0.91 "${f}" "Nov 24 02:07:15 pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 2 attempts in 8 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<FpjhKvxg0M0K5wBb>"
+	ignores "${f}" "Nov 24 01:55:20 pop3-login: Info: Disconnected: Connection closed (no auth attempts in 0 secs): user=<>, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<YJLBAPxg2qV/AAAB>"
+}
