@@ -97,9 +97,15 @@ fi
 '
 
 # Shell text, run inside a new host once its writable layer is on /mnt: the
-# overlay roots, and fresh /run and /tmp. Also used by tests/lib/sdhost.bash.
+# overlay roots, and fresh /run and /tmp. The repository stays the machine's
+# own, at the same path, wherever it is (a clone under /tmp included), so
+# that what a test writes there is seen outside. Also used by
+# tests/lib/sdhost.bash.
 # shellcheck disable=SC2016
 _NSHOST_ROOTS='
+nshost_repo='"$(printf '%q' "${_NSHOST_REPO}")"'
+mkdir -p /mnt/repo
+mount --bind "${nshost_repo}" /mnt/repo
 for dir in etc var opt usr root home srv; do
 	mkdir -p "/mnt/upper/${dir}" "/mnt/work/${dir}"
 	mount -t overlay "nshost-${dir}" \
@@ -107,6 +113,8 @@ for dir in etc var opt usr root home srv; do
 done
 mount -t tmpfs -o mode=0755 nshost-run /run
 mount -t tmpfs -o mode=1777 nshost-tmp /tmp
+mkdir -p "${nshost_repo}"
+mount --bind /mnt/repo "${nshost_repo}"
 '
 
 # The script the host's init runs first, inside the new namespaces, before it
