@@ -56,12 +56,34 @@ resolver_conf() {
 	return 0
 }
 
+# needs_local_resolver: true when the mail domain is under a special-use
+# name that libunbound answers NXDOMAIN itself (.test, .invalid, .localhost)
+# and there is DNS to ask: test setups with their own DNS server. Only then
+# does OpenDKIM get libunbound's configuration file: OpenDKIM 2.11 parses
+# it in every thread that opens a resolver, and libunbound's parser is not
+# reentrant (OpenDKIM issue #14), so under concurrent connections it crashes
+# (seen with 16 SMTP sessions). Real domains need no file: libunbound
+# recurses by itself (also where resolv.conf names 127.0.0.53, which
+# libunbound would refuse to forward to).
+needs_local_resolver() {
+	[[ ${MAILNEST_DNS} == yes && ${MAILNEST_DOMAIN} =~ \.(test|invalid|localhost)$ ]]
+}
+
+# OPENDKIM_RESOLVER is read by render (by name).
+# shellcheck disable=SC2034
 render_config() {
 	local changed=1
-	resolver_conf | write_if_changed /etc/opendkim/resolver.conf root:opendkim 0640 && changed=0
+	OPENDKIM_RESOLVER="# (no ResolverConfiguration: libunbound recurses by itself)"
+	if needs_local_resolver; then
+		OPENDKIM_RESOLVER="ResolverConfiguration	/etc/opendkim/resolver.conf"
+		resolver_conf | write_if_changed /etc/opendkim/resolver.conf root:opendkim 0640 && changed=0
+	elif [[ -e /etc/opendkim/resolver.conf ]]; then
+		rm -f -- /etc/opendkim/resolver.conf
+		changed=0
+	fi
 	printf '%s\n' "# No host is signed for by its address (see /etc/opendkim.conf)." |
 		write_if_changed /etc/opendkim/internal-hosts root:opendkim 0640 && changed=0
-	render opendkim/opendkim.conf /etc/opendkim.conf root:root 0644 MAILNEST_HOSTNAME && changed=0
+	render opendkim/opendkim.conf /etc/opendkim.conf root:root 0644 MAILNEST_HOSTNAME OPENDKIM_RESOLVER && changed=0
 	return "${changed}"
 }
 
