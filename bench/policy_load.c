@@ -35,14 +35,16 @@ struct worker {
 	size_t permits, refusals, errors;
 };
 
-static double now(void)
+static double
+now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int connect_socket(const char *path)
+static int
+connect_socket(const char *path)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -58,7 +60,8 @@ static int connect_socket(const char *path)
 	return fd;
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
+static bool
+write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
@@ -74,7 +77,8 @@ static bool write_all(int fd, const char *buf, size_t len)
 
 /* read_answer: read until the empty line ending one answer; true on
  * success, with the answer (NUL-terminated) in buf. */
-static bool read_answer(int fd, char *buf, size_t size)
+static bool
+read_answer(int fd, char *buf, size_t size)
 {
 	size_t used = 0;
 	while (used + 1 < size) {
@@ -91,7 +95,8 @@ static bool read_answer(int fd, char *buf, size_t size)
 	return false;
 }
 
-static bool decide(struct worker *w, int fd, const char *request, size_t len)
+static bool
+decide(struct worker *w, int fd, const char *request, size_t len)
 {
 	char answer[ANSWER_MAX];
 	double start = now();
@@ -108,7 +113,8 @@ static bool decide(struct worker *w, int fd, const char *request, size_t len)
 	return true;
 }
 
-static void *run_worker(void *arg)
+static void *
+run_worker(void *arg)
 {
 	struct worker *w = arg;
 	char rcpt[1024], eom[1024];
@@ -121,16 +127,16 @@ static void *run_worker(void *arg)
 	while (now() < w->deadline) {
 		int user = (int)((message * 7919u + (uint64_t)w->id) % (uint64_t)w->users);
 		const char *common = "request=smtpd_access_policy\nprotocol_name=ESMTP\n"
-				     "client_address=192.0.2.7\n";
+		                     "client_address=192.0.2.7\n";
 		int rl = snprintf(rcpt, sizeof(rcpt),
-				  "%sprotocol_state=RCPT\nsasl_username=u%d@%s\nsender=u%d@%s\n"
-				  "recipient=r%" PRIu64 "@example.net\nrecipient_count=0\n"
-				  "instance=b%d.%" PRIu64 "\n\n",
-				  common, user, w->domain, user, w->domain, message, w->id, message);
+		    "%sprotocol_state=RCPT\nsasl_username=u%d@%s\nsender=u%d@%s\n"
+		    "recipient=r%" PRIu64 "@example.net\nrecipient_count=0\n"
+		    "instance=b%d.%" PRIu64 "\n\n",
+		    common, user, w->domain, user, w->domain, message, w->id, message);
 		int el = snprintf(eom, sizeof(eom),
-				  "%sprotocol_state=END-OF-MESSAGE\nsasl_username=u%d@%s\nsender=u%d@%s\n"
-				  "recipient=\nrecipient_count=1\ninstance=b%d.%" PRIu64 "\n\n",
-				  common, user, w->domain, user, w->domain, w->id, message);
+		    "%sprotocol_state=END-OF-MESSAGE\nsasl_username=u%d@%s\nsender=u%d@%s\n"
+		    "recipient=\nrecipient_count=1\ninstance=b%d.%" PRIu64 "\n\n",
+		    common, user, w->domain, user, w->domain, w->id, message);
 		if (rl <= 0 || el <= 0 || (size_t)rl >= sizeof(rcpt) || (size_t)el >= sizeof(eom) ||
 		    !decide(w, fd, rcpt, (size_t)rl) || !decide(w, fd, eom, (size_t)el)) {
 			w->errors++;
@@ -145,13 +151,15 @@ static void *run_worker(void *arg)
 	return NULL;
 }
 
-static int compare_u32(const void *a, const void *b)
+static int
+compare_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return (x > y) - (x < y);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	if (argc != 6) {
 		fprintf(stderr, "usage: %s SOCKET CONNECTIONS SECONDS USERS DOMAIN\n", argv[0]);
@@ -169,10 +177,10 @@ int main(int argc, char **argv)
 	int status = 0, started = 0;
 	for (int i = 0; i < connections; i++) {
 		workers[i] = (struct worker){.id = i,
-					     .socket_path = argv[1],
-					     .domain = argv[5],
-					     .users = users,
-					     .deadline = start + seconds};
+		    .socket_path = argv[1],
+		    .domain = argv[5],
+		    .users = users,
+		    .deadline = start + seconds};
 		workers[i].latency_us = calloc(MAX_SAMPLES / 64, sizeof(uint32_t));
 		if (workers[i].latency_us == NULL ||
 		    pthread_create(&workers[i].thread, NULL, run_worker, &workers[i]) != 0) {
@@ -185,7 +193,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < started; i++) {
 		pthread_join(workers[i].thread, NULL);
 		total += workers[i].samples;
-		kept += workers[i].samples < MAX_SAMPLES / 64 ? workers[i].samples : MAX_SAMPLES / 64;
+		kept +=
+		    workers[i].samples < MAX_SAMPLES / 64 ? workers[i].samples : MAX_SAMPLES / 64;
 		permits += workers[i].permits;
 		refusals += workers[i].refusals;
 		errors += workers[i].errors;
@@ -196,16 +205,17 @@ int main(int argc, char **argv)
 		size_t at = 0;
 		for (int i = 0; i < started; i++) {
 			size_t n = workers[i].samples < MAX_SAMPLES / 64 ? workers[i].samples
-									 : MAX_SAMPLES / 64;
+			                                                 : MAX_SAMPLES / 64;
 			memcpy(all + at, workers[i].latency_us, n * sizeof(uint32_t));
 			at += n;
 		}
 		qsort(all, kept, sizeof(uint32_t), compare_u32);
-		printf("%.0f decisions/s (%zu in %.1f s, %d connections); latency p50 %.2f ms, "
-		       "p99 %.2f ms, max %.2f ms; %zu permitted, %zu refused, %zu connection errors\n",
-		       (double)total / elapsed, total, elapsed, connections,
-		       all[kept / 2] / 1000.0, all[(kept * 99) / 100] / 1000.0,
-		       all[kept - 1] / 1000.0, permits, refusals, errors);
+		printf(
+		    "%.0f decisions/s (%zu in %.1f s, %d connections); latency p50 %.2f ms, "
+		    "p99 %.2f ms, max %.2f ms; %zu permitted, %zu refused, %zu connection errors\n",
+		    (double)total / elapsed, total, elapsed, connections, all[kept / 2] / 1000.0,
+		    all[(kept * 99) / 100] / 1000.0, all[kept - 1] / 1000.0, permits, refusals,
+		    errors);
 	} else if (status == 0) {
 		fprintf(stderr, "policy_load: no decisions (%zu connection errors)\n", errors);
 		status = 1;

@@ -76,8 +76,9 @@ policyd_start() {
 	# or indirect leaks) lands in PD_ASAN_DIR and fails the test.
 	local -a wrapper=()
 	if [[ -n ${POLICYD_VALGRIND:-} ]]; then
+		local leak_kinds=definite,indirect
 		wrapper=(valgrind --quiet --error-exitcode=98 --leak-check=full
-			--errors-for-leak-kinds=definite,indirect --log-file="${PD_ASAN_DIR}/valgrind.%p")
+			--errors-for-leak-kinds="${leak_kinds}" --log-file="${PD_ASAN_DIR}/valgrind.%p")
 	fi
 	setpriv --reuid=nobody --regid=nogroup --clear-groups env POLICYD_SOCKET="${PD_SOCKET}" POLICYD_METRICS_SOCKET="${PD_METRICS}" \
 		POLICYD_DB_SOCKET="$(tempdb_socket "${PD_DB_DIR}")" \
