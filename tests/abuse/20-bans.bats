@@ -103,7 +103,7 @@ proves_ban() {
 	local jail=$1
 	wait_until_banned "${jail}" "${ATTACKER_IP}" || fail "${jail} did not ban ${ATTACKER_IP} within 30 s"
 	# fail2ban lists the address before its action has run nft.
-	wait_for 10 in_ban_set "${jail}" "${ATTACKER_IP}" ||
+	wait_until 10 in_ban_set "${jail}" "${ATTACKER_IP}" ||
 		fail "${ATTACKER_IP} is not in nftables' set of ${jail}"
 	shut_out_of_every_port "${ATTACKER}"
 	reaches_every_port "${ABUSE_INNOCENT}"

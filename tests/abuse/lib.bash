@@ -52,18 +52,11 @@ listen_on() {
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	on_mail bash -c 'setsid socat TCP-LISTEN:"$2",bind="$1",fork,reuseaddr SYSTEM:true </dev/null >/dev/null 2>&1 &' \
 		listen "${address}" "${port}"
-	wait_for 5 listens_on "${ABUSE_MAIL_IP}" "${port}"
+	wait_until 5 listens_on "${ABUSE_MAIL_IP}" "${port}"
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
-}
+# shellcheck source=tests/lib/wait.bash
+source "${BATS_TEST_DIRNAME}/../lib/wait.bash"
 
 banned_in() {	# JAIL IP
 	on_mail fail2ban-client status "$1" | grep -q "Banned IP list:.*\<$2\>"
@@ -71,7 +64,7 @@ banned_in() {	# JAIL IP
 
 # wait_until_banned JAIL IP: fail2ban has read the log and banned IP (30 s).
 wait_until_banned() {
-	wait_for 30 banned_in "$1" "$2"
+	wait_until 30 banned_in "$1" "$2"
 }
 
 # install_mail_host [ENV=VALUE...]: run the installer on the mail host (with

@@ -15,17 +15,8 @@ E2E_DOMAIN=$(sed -n 's/^MAILNEST_DOMAIN=//p' /etc/mailnest/mailnest.conf)
 E2E_QUOTA_FULL=$(sed -n 's/^MAILNEST_QUOTA_FULL=//p' /etc/mailnest/mailnest.conf)
 export E2E_HOST E2E_API E2E_DOMAIN E2E_QUOTA_FULL
 
-# wait_until SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds;
-# fail (return 1) once SECONDS have passed.
-wait_until() {
-	local timeout=$1 deadline
-	shift
-	deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
-}
+# shellcheck source=tests/lib/wait.bash
+source "${BASH_SOURCE[0]%/*}/wait.bash"
 
 port_is_open() {
 	(exec 3<>"/dev/tcp/${E2E_HOST}/$1") 2>/dev/null

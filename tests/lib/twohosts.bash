@@ -60,17 +60,8 @@ twohosts_exec() {
 	(cd -- "${TH_REPO}" && nshost_exec "${host}" "$@" 3>&-)
 }
 
-# th_poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds;
-# fail once SECONDS have passed.
-th_poll() {
-	local timeout=$1 deadline
-	shift
-	deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
-}
+# shellcheck source=tests/lib/wait.bash
+source "${BASH_SOURCE[0]%/*}/wait.bash"
 
 # ---- DNS --------------------------------------------------------------------
 
@@ -110,7 +101,7 @@ twohosts_zone_load() {
 	# Before nsd runs (the fixture's first zones) there is nothing to reload.
 	nshost_exec "${TH_DNS}" test -S /run/nsd/nsd.ctl || return 0
 	nshost_exec "${TH_DNS}" nsd-control -c /etc/nsd/nsd.conf reload "${zone}" >/dev/null || return 1
-	th_poll 10 _th_serial_is "${zone}" "${serial}"
+	wait_until 10 _th_serial_is "${zone}" "${serial}"
 }
 
 _th_serial_is() {
@@ -136,7 +127,7 @@ _th_dns_up() {
 	} | twohosts_zone_load "${TH_FWD_DOMAIN}" || true
 	true | twohosts_zone_load "${TH_REVERSE_ZONE}" || true
 	nshost_exec "${TH_DNS}" nsd -c /etc/nsd/nsd.conf || return 1
-	th_poll 10 _th_serial_is "${TH_A_DOMAIN}" "$(_th_zone_serial "${TH_A_DOMAIN}")"
+	wait_until 10 _th_serial_is "${TH_A_DOMAIN}" "$(_th_zone_serial "${TH_A_DOMAIN}")"
 }
 
 _th_zone_serial() {
@@ -185,14 +176,12 @@ _th_relay_up() {
 	twohosts_exec "${TH_RELAY}" bash -c 'setsid python3 "$1" "$2" "$3" "$4" "$5" </dev/null >/var/log/relay.log 2>&1 &' \
 		th "${TH_REPO}/tests/lib/twohosts-relay.py" "${TH_RELAY_IP}" "${TH_FWD_DOMAIN}" "${TH_B_IP}" "${TH_B_DOMAIN}" ||
 		return 1
-	th_poll 10 _th_port_open "${TH_RELAY_IP}" 25
+	wait_until 10 _th_port_open "${TH_RELAY_IP}" 25
 }
 
-# _th_host_up NAME IP: nshost_up, resolving through the DNS host; forget what
-# the machine remembered of an earlier host with this address (its MAC).
+# _th_host_up NAME IP: nshost_up, resolving through the DNS host.
 _th_host_up() {
-	nshost_up "$1" "$2" "${TH_DNS_IP}" || return 1
-	ip neigh flush to "$2" dev "${NSHOST_BRIDGE}" 2>/dev/null || true
+	nshost_up "$1" "$2" "${TH_DNS_IP}"
 }
 
 _th_port_open() {
@@ -226,9 +215,9 @@ twohosts_up() {
 	_th_host_up "${TH_STRANGER}" "${TH_STRANGER_IP}" || return 1
 	_th_relay_up || return 1
 	for host in "${TH_A_IP}" "${TH_B_IP}"; do
-		th_poll 30 _th_port_open "${host}" 25 || return 1
-		th_poll 30 _th_port_open "${host}" 587 || return 1
-		th_poll 30 _th_port_open "${host}" 993 || return 1
+		wait_until 30 _th_port_open "${host}" 25 || return 1
+		wait_until 30 _th_port_open "${host}" 587 || return 1
+		wait_until 30 _th_port_open "${host}" 993 || return 1
 	done
 	_th_say "ready"
 }

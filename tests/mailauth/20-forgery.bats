@@ -91,7 +91,7 @@ relay_log_has() {
 	assert_success
 	assert_output --partial "250 2.0.0 Ok: queued"
 	# The relay reports b.test's answer to the altered message.
-	run th_poll 60 relay_log_has "rcpt=${B_EMAIL%@*}@${TH_FWD_DOMAIN} result="
+	run wait_until 60 relay_log_has "rcpt=${B_EMAIL%@*}@${TH_FWD_DOMAIN} result="
 	assert_success
 	run nshost_exec "${TH_RELAY}" grep -F "rcpt=${B_EMAIL%@*}@${TH_FWD_DOMAIN} " /var/log/relay.log
 	assert_output --regexp "result=550 5\.7\.1 rejected by DMARC policy for ${TH_A_DOMAIN//./\\.}"

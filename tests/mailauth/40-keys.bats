@@ -51,7 +51,7 @@ send_and_wait() {
 		/opt/mailnest/current/bin/accountd domain add "${domain}"
 	assert_success
 	# cron runs mailnest-dkim sync every minute.
-	run th_poll 75 twohosts_exec "${TH_A}" grep -q "^${domain} " /etc/opendkim/signing.table
+	run wait_until 75 twohosts_exec "${TH_A}" grep -q "^${domain} " /etc/opendkim/signing.table
 	assert_success
 	run twohosts_exec "${TH_A}" cat /var/log/mailnest/mailnest-dkim.log
 	assert_output --partial "new DKIM key for ${domain}, selector s"
@@ -116,7 +116,7 @@ send_and_wait() {
 	# Postfix answers 4xx as soon as it finds the milter gone (here at STARTTLS).
 	assert_output --regexp "<\*\* +4[0-9][0-9] 4\.[0-9]\.[0-9]"
 	refute_output --partial "queued as"
-	run th_poll 10 twohosts_exec "${TH_A}" test -S /var/spool/postfix/opendkim/opendkim.sock
+	run wait_until 10 twohosts_exec "${TH_A}" test -S /var/spool/postfix/opendkim/opendkim.sock
 	assert_success
 }
 

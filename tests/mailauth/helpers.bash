@@ -36,7 +36,7 @@ submit() {
 
 # wait_for_mail IP EMAIL PASSWORD MARKER [SECONDS]
 wait_for_mail() {
-	th_poll "${5:-30}" twohosts_imap_has "$1" "$2" "$3" "$4"
+	wait_until "${5:-30}" twohosts_imap_has "$1" "$2" "$3" "$4"
 }
 
 # auth_results IP EMAIL PASSWORD MARKER: the Authentication-Results fields.

@@ -18,15 +18,8 @@ SD_UNITS=(mariadb postfix dovecot pm2-accountd pm2-policyd nginx php8.2-fpm
 
 sd() { nshost_exec "${SD_NAME}" "$@"; }
 
-# wait_for SECONDS COMMAND...: bounded poll, every 0.2 s.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
-}
+# shellcheck source=tests/lib/wait.bash
+load ../lib/wait
 
 accountd_healthy() { sd curl -fsS --max-time 2 http://127.0.0.1:8080/healthz; }
 
@@ -50,7 +43,7 @@ assert_stack_up() {
 		state=$(sd systemctl is-active "${unit}" || true)
 		[[ ${state} == active ]] || fail "${unit} is ${state}"
 	done
-	wait_for 20 accountd_healthy || fail "accountd does not answer"
+	wait_until 20 accountd_healthy || fail "accountd does not answer"
 }
 
 @test "1. install.sh completes on a systemd host" {
@@ -80,25 +73,25 @@ assert_stack_up() {
 	victim=$(pids_of_unit pm2-accountd accountd | head -n 1)
 	[[ -n ${victim} ]]
 	sd kill -KILL "${victim}"
-	# shellcheck disable=SC2317 # called through wait_for
+	# shellcheck disable=SC2317 # called through wait_until
 	two_new() { [[ $(pids_of_unit pm2-accountd accountd | grep -cvx "${victim}") -eq 2 ]]; }
-	wait_for 20 two_new || fail "PM2 did not replace accountd ${victim}"
-	wait_for 20 accountd_healthy
+	wait_until 20 two_new || fail "PM2 did not replace accountd ${victim}"
+	wait_until 20 accountd_healthy
 }
 
 @test "5. kill -9 of PM2 itself: systemd restarts pm2-accountd and accountd" {
 	local god
 	god=$(sd cat /var/lib/accountd/.pm2/pm2.pid)
 	sd kill -KILL "${god}"
-	# shellcheck disable=SC2317 # called through wait_for
+	# shellcheck disable=SC2317 # called through wait_until
 	pm2_back() {
 		local now
 		now=$(sd cat /var/lib/accountd/.pm2/pm2.pid) && [[ ${now} != "${god}" ]] &&
 			sd systemctl is-active --quiet pm2-accountd &&
 			[[ $(pids_of_unit pm2-accountd accountd | wc -l) -eq 2 ]]
 	}
-	wait_for 30 pm2_back || fail "pm2-accountd is $(sd systemctl is-active pm2-accountd)"
-	wait_for 20 accountd_healthy
+	wait_until 30 pm2_back || fail "pm2-accountd is $(sd systemctl is-active pm2-accountd)"
+	wait_until 20 accountd_healthy
 }
 
 # jail_failures JAIL: fail2ban's "Total failed" count of JAIL.
@@ -125,8 +118,8 @@ jail_counts_more() {
 	assert_failure
 	run curl -sS --insecure --max-time 20 -u nobody@sd1.test:wrong "imaps://${SD_IP}:993/INBOX"
 	assert_failure
-	wait_for 20 jail_counts_more mailnest-smtp-auth "${smtp}" || fail "SMTP AUTH failure not counted"
-	wait_for 20 jail_counts_more mailnest-imap-pop3 "${imap}" || fail "IMAP failure not counted"
+	wait_until 20 jail_counts_more mailnest-smtp-auth "${smtp}" || fail "SMTP AUTH failure not counted"
+	wait_until 20 jail_counts_more mailnest-imap-pop3 "${imap}" || fail "IMAP failure not counted"
 }
 
 @test "7. after a reboot (same disk, no installer run) the stack is up" {

@@ -85,7 +85,6 @@ setup_file() {
 	# shellcheck source=tests/lib/nshost.bash
 	source "${WEB_REPO}/tests/lib/nshost.bash"
 	nshost_up "${TARBALL_HOST}" "${TARBALL_IP}"
-	ip neigh del "${TARBALL_IP}" dev "${NSHOST_BRIDGE}" 2>/dev/null || true
 	build_release
 }
 
