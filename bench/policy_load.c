@@ -7,7 +7,8 @@
  * turn, a message's worth of requests: one RCPT, then its END-OF-MESSAGE.
  * Every answer is one decision; its latency is the time from the first byte
  * of the request to the empty line that ends the answer. After SECONDS it
- * prints decisions/s, the latency percentiles and how the answers split.
+ * prints decisions/s, the latency percentiles, how the answers split and how
+ * many messages were permitted (which policyd must have counted).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +34,7 @@ struct worker {
 	uint32_t *latency_us; /* owned: one per decision, in order */
 	size_t samples;
 	size_t permits, refusals, errors;
+	size_t messages; /* END-OF-MESSAGE permitted: counted by policyd */
 };
 
 static double
@@ -96,7 +98,7 @@ read_answer(int fd, char *buf, size_t size)
 }
 
 static bool
-decide(struct worker *w, int fd, const char *request, size_t len)
+decide(struct worker *w, int fd, const char *request, size_t len, bool end_of_message)
 {
 	char answer[ANSWER_MAX];
 	double start = now();
@@ -106,9 +108,10 @@ decide(struct worker *w, int fd, const char *request, size_t len)
 	if (w->samples < MAX_SAMPLES / 64)
 		w->latency_us[w->samples] = (uint32_t)(us > 4e9 ? 4e9 : us);
 	w->samples++;
-	if (strncmp(answer, "action=DUNNO", 12) == 0 || strncmp(answer, "action=OK", 9) == 0)
+	if (strncmp(answer, "action=DUNNO", 12) == 0 || strncmp(answer, "action=OK", 9) == 0) {
 		w->permits++;
-	else
+		w->messages += end_of_message ? 1 : 0;
+	} else
 		w->refusals++;
 	return true;
 }
@@ -138,7 +141,8 @@ run_worker(void *arg)
 		    "recipient=\nrecipient_count=1\ninstance=b%d.%" PRIu64 "\n\n",
 		    common, user, w->domain, user, w->domain, w->id, message);
 		if (rl <= 0 || el <= 0 || (size_t)rl >= sizeof(rcpt) || (size_t)el >= sizeof(eom) ||
-		    !decide(w, fd, rcpt, (size_t)rl) || !decide(w, fd, eom, (size_t)el)) {
+		    !decide(w, fd, rcpt, (size_t)rl, false) ||
+		    !decide(w, fd, eom, (size_t)el, true)) {
 			w->errors++;
 			close(fd);
 			fd = connect_socket(w->socket_path);
@@ -189,7 +193,7 @@ main(int argc, char **argv)
 		}
 		started++;
 	}
-	size_t total = 0, kept = 0, permits = 0, refusals = 0, errors = 0;
+	size_t total = 0, kept = 0, permits = 0, refusals = 0, errors = 0, messages = 0;
 	for (int i = 0; i < started; i++) {
 		pthread_join(workers[i].thread, NULL);
 		total += workers[i].samples;
@@ -198,6 +202,7 @@ main(int argc, char **argv)
 		permits += workers[i].permits;
 		refusals += workers[i].refusals;
 		errors += workers[i].errors;
+		messages += workers[i].messages;
 	}
 	double elapsed = now() - start;
 	uint32_t *all = status == 0 && kept > 0 ? malloc(kept * sizeof(uint32_t)) : NULL;
@@ -212,10 +217,11 @@ main(int argc, char **argv)
 		qsort(all, kept, sizeof(uint32_t), compare_u32);
 		printf(
 		    "%.0f decisions/s (%zu in %.1f s, %d connections); latency p50 %.2f ms, "
-		    "p99 %.2f ms, max %.2f ms; %zu permitted, %zu refused, %zu connection errors\n",
+		    "p99 %.2f ms, max %.2f ms; %zu permitted, %zu refused, %zu connection errors; "
+		    "%zu messages permitted\n",
 		    (double)total / elapsed, total, elapsed, connections, all[kept / 2] / 1000.0,
 		    all[(kept * 99) / 100] / 1000.0, all[kept - 1] / 1000.0, permits, refusals,
-		    errors);
+		    errors, messages);
 	} else if (status == 0) {
 		fprintf(stderr, "policy_load: no decisions (%zu connection errors)\n", errors);
 		status = 1;

@@ -12,14 +12,18 @@
 #include "log.h"
 #include "sqlconn.h"
 
-#define COLS_MAX   12
-#define PARAMS_MAX 8
-#define COL_SIZE   (DOMAIN_MAX + 3)
+#define COLS_MAX 12
+#define COL_SIZE (DOMAIN_MAX + 3)
+/* Counter rows written by one statement; a shorter chunk repeats its first
+ * row with nothing to add, so one prepared statement serves every size. */
+#define SAVE_ROWS  16
+#define SAVE_COLS  5
+#define PARAMS_MAX (SAVE_ROWS * SAVE_COLS)
+/* "YYYY-MM-DD HH:MM:SS" */
+#define START_SIZE 20
 
-/* Counters are kept per clock hour and per day (UTC), so a window is one
- * row and "this hour" is the same for every process. */
-#define HOUR_START "DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:00:00')"
-#define DAY_START  "UTC_DATE()"
+#define SAVE_ROW   "(?, ?, ?, ?, ?)"
+#define SAVE_ROWS4 SAVE_ROW ", " SAVE_ROW ", " SAVE_ROW ", " SAVE_ROW
 
 enum query {
 	Q_BEGIN,
@@ -27,8 +31,9 @@ enum query {
 	Q_ROLLBACK,
 	Q_ACCOUNT_GET,
 	Q_USAGE_GET,
-	Q_USAGE_ADD,
+	Q_USAGE_SAVE,
 	Q_HIT_ADD,
+	Q_HITS_GET,
 	Q_SUSPEND,
 	Q_PRUNE,
 	Q_COUNT,
@@ -47,25 +52,25 @@ static const char *const query_sql[Q_COUNT] = {
                       "LEFT JOIN send_limits_mailbox ml ON ml.mailbox_id = m.id "
                       "LEFT JOIN send_limits_domain dl ON dl.domain_id = m.domain_id "
                       "WHERE m.email = ?",
-    [Q_USAGE_GET] = "SELECT subject = ?, period, messages, recipients, limit_hits "
+    /* The windows are given by policyd's clock (UTC hour and day), so a
+     * message counted at 10:59:59.9 lands in the 10:00 row however late it
+     * is saved. */
+    [Q_USAGE_GET] = "SELECT subject = ?, period, messages, recipients "
                     "FROM send_usage WHERE subject IN (?, ?) AND "
-                    "((period = 'h' AND period_start = " HOUR_START ") OR "
-                    "(period = 'd' AND period_start = " DAY_START "))",
-    /* One statement for the four rows, always in the same order, so two
-     * sessions counting at once queue on the same row locks instead of
-     * deadlocking. */
-    [Q_USAGE_ADD] = "INSERT INTO send_usage (subject, period, period_start, messages, recipients) "
-                    "VALUES (?, 'h', " HOUR_START ", 1, ?), (?, 'd', " DAY_START ", 1, ?), "
-                    "(?, 'h', " HOUR_START ", 1, ?), (?, 'd', " DAY_START ", 1, ?) "
-                    "ON DUPLICATE KEY UPDATE messages = messages + 1, "
-                    "recipients = recipients + VALUES(recipients)",
+                    "((period = 'h' AND period_start = ?) OR (period = 'd' AND period_start = ?))",
+    [Q_USAGE_SAVE] = "INSERT INTO send_usage (subject, period, period_start, messages, recipients) "
+                     "VALUES " SAVE_ROWS4 ", " SAVE_ROWS4 ", " SAVE_ROWS4 ", " SAVE_ROWS4 " "
+                     "ON DUPLICATE KEY UPDATE messages = messages + VALUES(messages), "
+                     "recipients = recipients + VALUES(recipients)",
     [Q_HIT_ADD] = "INSERT INTO send_usage (subject, period, period_start, limit_hits) "
-                  "VALUES (?, 'd', " DAY_START ", 1) "
+                  "VALUES (?, 'd', ?, 1) "
                   "ON DUPLICATE KEY UPDATE limit_hits = limit_hits + 1",
+    [Q_HITS_GET] = "SELECT limit_hits FROM send_usage "
+                   "WHERE subject = ? AND period = 'd' AND period_start = ?",
     [Q_SUSPEND] = "UPDATE mailboxes SET send_suspended_at = UTC_TIMESTAMP(3) "
                   "WHERE email = ? AND send_suspended_at IS NULL",
     [Q_PRUNE] =
-        "DELETE FROM send_usage WHERE period_start < " DAY_START " - INTERVAL 2 DAY LIMIT 10000",
+        "DELETE FROM send_usage WHERE period_start < UTC_DATE() - INTERVAL 2 DAY LIMIT 10000",
 };
 
 struct db_conn {
@@ -81,7 +86,6 @@ struct db_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	struct timespec last_connect_failure;
-	struct timespec last_prune;
 	unsigned size;
 	struct db_conn conns[];
 };
@@ -464,52 +468,100 @@ db_account_get(struct db_conn *c, const char *email, struct db_account *account_
 	return status;
 }
 
+/* The start of a window as MariaDB's DATETIME text. */
+static void
+format_start(long long unix_time, char buf[START_SIZE])
+{
+	time_t t = (time_t)unix_time;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, START_SIZE, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, START_SIZE, "1970-01-01 00:00:00");
+}
+
+struct usage_ctx {
+	struct usage_counts *account, *domain;
+};
+
 static void
 store_usage(void *ctx, const struct row *row)
 {
-	struct usage *u = ctx;
-	bool is_account = strcmp(row->cols[0], "1") == 0, is_hour = row->cols[1][0] == 'h';
+	struct usage_ctx *u = ctx;
+	struct usage_counts *counts = strcmp(row->cols[0], "1") == 0 ? u->account : u->domain;
 	unsigned long long messages = strtoull(row->cols[2], NULL, 10);
-	unsigned long long recipients = strtoull(row->cols[3], NULL, 10);
 
-	if (is_account && is_hour) {
-		u->messages_hour = messages;
-	} else if (is_account) {
-		u->messages_day = messages;
-		u->recipients_day = recipients;
-		u->limit_hits_day = strtoull(row->cols[4], NULL, 10);
-	} else if (is_hour) {
-		u->domain_messages_hour = messages;
+	if (row->cols[1][0] == 'h') {
+		counts->messages_hour = messages;
 	} else {
-		u->domain_messages_day = messages;
-		u->domain_recipients_day = recipients;
+		counts->messages_day = messages;
+		counts->recipients_day = strtoull(row->cols[3], NULL, 10);
 	}
 }
 
 enum db_status
-db_usage_get(struct db_conn *c, const char *email, const char *domain, struct usage *usage_r)
+db_usage_get(struct db_conn *c, const char *email, const char *domain,
+    const struct usage_period *period, struct usage_counts *account_r,
+    struct usage_counts *domain_r)
 {
-	struct param p[] = {P_STR(email), P_STR(email), P_STR(domain)};
+	char hour[START_SIZE], day[START_SIZE];
+	struct usage_ctx ctx = {account_r, domain_r};
 
-	memset(usage_r, 0, sizeof(*usage_r));
-	return run(c, Q_USAGE_GET, p, N_ELEMENTS(p), store_usage, usage_r, NULL);
+	format_start(period->hour * 3600, hour);
+	format_start(period->day * 86400, day);
+	struct param p[] = {P_STR(email), P_STR(email), P_STR(domain), P_STR(hour), P_STR(day)};
+
+	memset(account_r, 0, sizeof(*account_r));
+	memset(domain_r, 0, sizeof(*domain_r));
+	return run(c, Q_USAGE_GET, p, N_ELEMENTS(p), store_usage, &ctx, NULL);
 }
 
 enum db_status
-db_usage_add(struct db_conn *c, const char *email, const char *domain, unsigned recipients)
+db_usage_save(struct db_conn *c, const struct usage_row *rows, size_t n)
 {
-	struct param p[] = {P_STR(email), P_INT(recipients), P_STR(email), P_INT(recipients),
-	    P_STR(domain), P_INT(recipients), P_STR(domain), P_INT(recipients)};
+	static const char hour_period[] = "h", day_period[] = "d";
+	struct param p[PARAMS_MAX];
+	char starts[SAVE_ROWS][START_SIZE];
+	enum db_status status = DB_OK;
 
-	return run(c, Q_USAGE_ADD, p, N_ELEMENTS(p), NULL, NULL, NULL);
+	for (size_t first = 0; first < n && status == DB_OK; first += SAVE_ROWS) {
+		for (size_t i = 0; i < SAVE_ROWS; i++) {
+			/* Past the end: the chunk's first row again, adding 0. */
+			const struct usage_row *r = &rows[first + i < n ? first + i : first];
+			bool padding = first + i >= n;
+			struct param *q = &p[i * SAVE_COLS];
+
+			format_start(r->period_start, starts[i]);
+			q[0] = (struct param)P_STR(r->subject);
+			q[1] = (struct param)P_STR(r->is_hour ? hour_period : day_period);
+			q[2] = (struct param)P_STR(starts[i]);
+			q[3] = (struct param)P_INT(padding ? 0 : r->messages);
+			q[4] = (struct param)P_INT(padding ? 0 : r->recipients);
+		}
+		status = run(c, Q_USAGE_SAVE, p, PARAMS_MAX, NULL, NULL, NULL);
+	}
+	return status;
+}
+
+static void
+store_hits(void *ctx, const struct row *row)
+{
+	*(unsigned long long *)ctx = strtoull(row->cols[0], NULL, 10);
 }
 
 enum db_status
-db_limit_hit_add(struct db_conn *c, const char *email)
+db_limit_hit_add(struct db_conn *c, const char *email, const struct usage_period *period,
+    unsigned long long *hits_today_r)
 {
-	struct param p[] = {P_STR(email)};
+	char day[START_SIZE];
+	enum db_status status;
 
-	return run(c, Q_HIT_ADD, p, N_ELEMENTS(p), NULL, NULL, NULL);
+	format_start(period->day * 86400, day);
+	struct param p[] = {P_STR(email), P_STR(day)};
+
+	*hits_today_r = 0;
+	if ((status = run(c, Q_HIT_ADD, p, N_ELEMENTS(p), NULL, NULL, NULL)) != DB_OK)
+		return status;
+	return run(c, Q_HITS_GET, p, N_ELEMENTS(p), store_hits, hits_today_r, NULL);
 }
 
 enum db_status
@@ -526,13 +578,5 @@ db_account_suspend(struct db_conn *c, const char *email, bool *changed_r)
 enum db_status
 db_usage_prune(struct db_conn *c)
 {
-	struct db_pool *pool = c->pool;
-	bool due;
-
-	pthread_mutex_lock(&pool->lock);
-	due = pool->last_prune.tv_sec == 0 || seconds_since(&pool->last_prune) > 3600;
-	if (due)
-		clock_gettime(CLOCK_MONOTONIC, &pool->last_prune);
-	pthread_mutex_unlock(&pool->lock);
-	return due ? run(c, Q_PRUNE, NULL, 0, NULL, NULL, NULL) : DB_OK;
+	return run(c, Q_PRUNE, NULL, 0, NULL, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "config.h"
 #include "limits.h"
+#include "usage_cache.h"
 
 enum db_status {
 	DB_OK,
@@ -49,20 +50,31 @@ void db_rollback(struct db_conn *c);
 
 MUST_CHECK enum db_status db_account_get(
     struct db_conn *c, const char *email, struct db_account *account_r);
-/* Counters of this hour and day for the account and its domain. */
-MUST_CHECK enum db_status db_usage_get(
-    struct db_conn *c, const char *email, const char *domain, struct usage *usage_r);
-/* Count one message with recipients recipients for the account and its
- * domain (this hour and today); call inside a transaction to check the
- * result before committing. */
-MUST_CHECK enum db_status db_usage_add(
-    struct db_conn *c, const char *email, const char *domain, unsigned recipients);
-/* Count one limit hit of the account today. */
-MUST_CHECK enum db_status db_limit_hit_add(struct db_conn *c, const char *email);
+/* The counters of the account and of its domain in period (0 where no row). */
+MUST_CHECK enum db_status db_usage_get(struct db_conn *c, const char *email, const char *domain,
+    const struct usage_period *period, struct usage_counts *account_r,
+    struct usage_counts *domain_r);
+
+/* What to add to one counter row. */
+struct usage_row {
+	const char *subject;
+	bool is_hour;           /* else the day row */
+	long long period_start; /* unix time */
+	unsigned long long messages;
+	unsigned long long recipients;
+};
+
+/* Add rows to the counters; call inside a transaction so that a batch is
+ * saved whole or not at all. */
+MUST_CHECK enum db_status db_usage_save(struct db_conn *c, const struct usage_row *rows, size_t n);
+/* Count one limit hit of the account on period's day; *hits_today_r: the
+ * day's hits with it. */
+MUST_CHECK enum db_status db_limit_hit_add(struct db_conn *c, const char *email,
+    const struct usage_period *period, unsigned long long *hits_today_r);
 /* Suspend the account from sending; *changed_r tells whether it was not
  * suspended before. */
 MUST_CHECK enum db_status db_account_suspend(struct db_conn *c, const char *email, bool *changed_r);
-/* Remove counters older than two days, at most once an hour per process. */
+/* Remove counters older than two days (10,000 rows at most a call). */
 MUST_CHECK enum db_status db_usage_prune(struct db_conn *c);
 
 #endif

@@ -58,7 +58,6 @@ struct usage {
 	unsigned long long domain_messages_hour;
 	unsigned long long domain_messages_day;
 	unsigned long long domain_recipients_day;
-	unsigned long long limit_hits_day;
 };
 
 /* The limits of an account aged age_seconds, overrides applied. */

@@ -25,12 +25,22 @@ static const struct {
     [M_CONNECTIONS] = {"policyd_connections_total", "Postfix connections accepted"},
     [M_CONNECTIONS_REFUSED] = {"policyd_connections_refused_total",
         "connections closed at once: over POLICYD_MAX_CONNECTIONS"},
+    [M_USAGE_BATCHES] = {"policyd_usage_batches_total",
+        "transactions that saved counted messages (one per group commit)"},
+    [M_USAGE_MESSAGES_SAVED] = {"policyd_usage_messages_saved_total",
+        "counted messages saved to MariaDB"},
 };
 
 void
 metrics_add(enum metric m)
 {
-	atomic_fetch_add_explicit(&counters[m], 1, memory_order_relaxed);
+	metrics_add_n(m, 1);
+}
+
+void
+metrics_add_n(enum metric m, unsigned long long n)
+{
+	atomic_fetch_add_explicit(&counters[m], n, memory_order_relaxed);
 }
 
 size_t

@@ -18,10 +18,13 @@ enum metric {
 	M_SUSPENSIONS,         /* accounts suspended by policyd */
 	M_CONNECTIONS,         /* Postfix connections accepted */
 	M_CONNECTIONS_REFUSED, /* over POLICYD_MAX_CONNECTIONS */
+	M_USAGE_BATCHES,       /* transactions that saved counted messages */
+	M_USAGE_MESSAGES_SAVED,
 	M_COUNT,
 };
 
 void metrics_add(enum metric m);
+void metrics_add_n(enum metric m, unsigned long long n);
 
 /* Render every counter (and the connections open now) into buf; returns
  * the length written (truncated to size - 1). */

@@ -1,6 +1,7 @@
 /* Decisions; see policy.h. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -12,8 +13,8 @@
 	"450 4.7.1 Sending is suspended for this account after repeated limit hits; "              \
 	"contact the administrator"
 #define ACTION_UNKNOWN "450 4.7.1 Sending account not found or not active"
-/* Tries of the counting transaction (deadlocks and lock waits are retried). */
-#define COUNT_ATTEMPTS 3
+/* Tries to read a subject's counters that an eviction made stale at once. */
+#define LOAD_ATTEMPTS 3
 
 static void
 answer(char *buf, size_t size, enum metric m, const char *text)
@@ -22,13 +23,27 @@ answer(char *buf, size_t size, enum metric m, const char *text)
 	snprintf(buf, size, "%s", text);
 }
 
+/* Run one database step on a pooled connection. */
+#define WITH_CONNECTION(ctx, status, call)                                                         \
+	do {                                                                                       \
+		struct db_conn *c_ = db_acquire((ctx)->pool);                                      \
+		if (c_ == NULL) {                                                                  \
+			(status) = DB_UNAVAILABLE;                                                 \
+			break;                                                                     \
+		}                                                                                  \
+		(status) = call;                                                                   \
+		db_release((ctx)->pool, &c_);                                                      \
+	} while (0)
+
 /* Count one limit hit for the message (once) and suspend the account when
  * it has hit its limits suspend_after times today. Failures are logged; the
  * refusal stands either way. */
 static void
-record_limit_hit(const struct config *cfg, struct db_conn *c, struct policy_session *session,
-    const char *user, const struct usage *used, const char *reason)
+record_limit_hit(const struct policy_context *ctx, struct policy_session *session, const char *user,
+    const struct usage_period *period, const char *reason)
 {
+	unsigned suspend_after = ctx->cfg->limits.suspend_after;
+	unsigned long long hits = 0;
 	enum db_status st;
 	bool suspended = false;
 
@@ -36,131 +51,151 @@ record_limit_hit(const struct config *cfg, struct db_conn *c, struct policy_sess
 	if (session->limit_hit_counted)
 		return;
 	session->limit_hit_counted = true;
-	if ((st = db_limit_hit_add(c, user)) != DB_OK) {
+	WITH_CONNECTION(ctx, st, db_limit_hit_add(c_, user, period, &hits));
+	if (st != DB_OK) {
 		log_warnx("limit_hit_not_recorded user=%s db=%s", user, db_status_name(st));
 		return;
 	}
-	if (cfg->limits.suspend_after == 0 || used->limit_hits_day + 1 < cfg->limits.suspend_after)
+	if (suspend_after == 0 || hits < suspend_after)
 		return;
-	if ((st = db_account_suspend(c, user, &suspended)) != DB_OK) {
+	WITH_CONNECTION(ctx, st, db_account_suspend(c_, user, &suspended));
+	if (st != DB_OK) {
 		log_warnx("suspend_failed user=%s db=%s", user, db_status_name(st));
 		return;
 	}
+	session->account.suspended = true;
 	if (suspended) {
 		metrics_add(M_SUSPENSIONS);
-		log_info("event=suspended user=%s limit_hits_today=%llu", user,
-		    used->limit_hits_day + 1);
+		log_info("event=suspended user=%s limit_hits_today=%llu", user, hits);
 	}
 }
 
 static void
-refuse_over_limit(const struct config *cfg, struct db_conn *c, struct policy_session *session,
-    const char *user, const struct usage *used, const char *reason, char *buf, size_t size)
+refuse_over_limit(const struct policy_context *ctx, struct policy_session *session,
+    const char *user, const struct usage_period *period, const char *reason, char *buf, size_t size)
 {
-	record_limit_hit(cfg, c, session, user, used, reason);
+	record_limit_hit(ctx, session, user, period, reason);
 	metrics_add(M_DEFERRED_LIMIT);
 	snprintf(buf, size, "452 %s", reason);
 }
 
-static void
-decide_rcpt(const struct config *cfg, struct db_conn *c, struct policy_session *session,
-    const char *user, const struct db_account *account, char *buf, size_t size)
+/* Read the counters of user and domain from MariaDB into the cache. */
+static enum db_status
+load_usage(const struct policy_context *ctx, const char *user, const char *domain,
+    const struct usage_period *period)
 {
+	struct usage_counts account_counts, domain_counts;
+	enum db_status st = DB_OK;
+
+	for (unsigned attempt = 0; attempt < LOAD_ATTEMPTS; attempt++) {
+		unsigned long long generation = usage_cache_generation(ctx->cache);
+		bool account_loaded, domain_loaded;
+
+		WITH_CONNECTION(ctx, st,
+		    db_usage_get(c_, user, domain, period, &account_counts, &domain_counts));
+		if (st != DB_OK)
+			return st;
+		account_loaded =
+		    usage_cache_load(ctx->cache, user, period, &account_counts, generation);
+		domain_loaded =
+		    usage_cache_load(ctx->cache, domain, period, &domain_counts, generation);
+		if (account_loaded && domain_loaded)
+			return DB_OK;
+	}
+	return DB_UNAVAILABLE;
+}
+
+static void
+decide_rcpt(const struct policy_context *ctx, struct policy_session *session, const char *user,
+    const struct usage_period *period, char *buf, size_t size)
+{
+	const struct db_account *account = &session->account;
 	struct account_limits limits;
 	struct domain_limits domain;
 	struct usage used;
 	char reason[200];
-	enum db_status st;
+	enum db_status st = DB_OK;
 
-	limits_effective(&cfg->limits, account->age_seconds, &account->overrides, &limits, &domain);
-	if ((st = db_usage_get(c, user, account->domain, &used)) != DB_OK) {
-		log_warnx("decision user=%s state=RCPT db=%s", user, db_status_name(st));
+	limits_effective(
+	    &ctx->cfg->limits, account->age_seconds, &account->overrides, &limits, &domain);
+	if (usage_cache_get(ctx->cache, user, account->domain, period, &used) == USAGE_MISSING &&
+	    ((st = load_usage(ctx, user, account->domain, period)) != DB_OK ||
+	        usage_cache_get(ctx->cache, user, account->domain, period, &used) != USAGE_OK)) {
+		log_warnx("decision user=%s state=RCPT db=%s", user,
+		    db_status_name(st != DB_OK ? st : DB_UNAVAILABLE));
 		answer(buf, size, M_DEFERRED_DB, ACTION_DB_DOWN);
 		return;
 	}
 	if (limits_check(&limits, &domain, &used, 1, session->recipients + 1,
 	        session->recipients + 1, reason, sizeof(reason)) != NULL) {
-		refuse_over_limit(cfg, c, session, user, &used, reason, buf, size);
+		refuse_over_limit(ctx, session, user, period, reason, buf, size);
 		return;
 	}
 	session->recipients++;
 	answer(buf, size, M_PERMITTED, ACTION_DUNNO);
 }
 
-/* Count the message and check the counters it produced, in one
- * transaction; roll back when they cross a limit. */
-static enum db_status
-count_message(struct db_conn *c, const char *user, const struct db_account *account,
-    const struct account_limits *limits, const struct domain_limits *domain, unsigned recipients,
-    struct usage *used_r, char *reason, size_t reason_size, bool *over_r)
-{
-	enum db_status st;
-
-	*over_r = false;
-	if ((st = db_begin(c)) != DB_OK)
-		return st;
-	if ((st = db_usage_add(c, user, account->domain, recipients)) != DB_OK ||
-	    (st = db_usage_get(c, user, account->domain, used_r)) != DB_OK) {
-		db_rollback(c);
-		return st;
-	}
-	if (limits_check(limits, domain, used_r, 0, recipients, 0, reason, reason_size) != NULL) {
-		*over_r = true;
-		db_rollback(c);
-		return DB_OK;
-	}
-	return db_commit(c);
-}
-
 static void
-decide_end_of_message(const struct config *cfg, struct db_conn *c, struct policy_session *session,
-    const struct policy_request *req, const char *user, const struct db_account *account, char *buf,
-    size_t size)
+decide_end_of_message(const struct policy_context *ctx, struct policy_session *session,
+    const struct policy_request *req, const char *user, const struct usage_period *period,
+    char *buf, size_t size)
 {
+	const struct db_account *account = &session->account;
 	struct account_limits limits;
 	struct domain_limits domain;
+	struct usage_waiter waiter;
 	struct usage used;
 	char reason[200];
 	unsigned recipients =
 	    req->recipient_count != 0 ? req->recipient_count : session->recipients;
-	enum db_status st = DB_UNAVAILABLE;
-	bool over = false;
+	enum usage_result result = USAGE_MISSING;
+	enum db_status st = DB_OK;
 
 	if (recipients == 0)
 		recipients = 1;
-	limits_effective(&cfg->limits, account->age_seconds, &account->overrides, &limits, &domain);
-	/* Retry a deadlock or lock wait, never a lost server: the answer must
-	 * come within a bound. */
-	for (unsigned attempt = 0;
-	     attempt < COUNT_ATTEMPTS && st == DB_UNAVAILABLE && (attempt == 0 || db_connected(c));
-	     attempt++) {
-		st = count_message(c, user, account, &limits, &domain, recipients, &used, reason,
-		    sizeof(reason), &over);
+	limits_effective(
+	    &ctx->cfg->limits, account->age_seconds, &account->overrides, &limits, &domain);
+	for (unsigned attempt = 0; attempt < LOAD_ATTEMPTS && result == USAGE_MISSING; attempt++) {
+		result = usage_cache_reserve(ctx->cache, user, account->domain, period, &limits,
+		    &domain, recipients, &waiter, &used, reason, sizeof(reason));
+		if (result == USAGE_MISSING &&
+		    (st = load_usage(ctx, user, account->domain, period)) != DB_OK)
+			break;
 	}
-	if (st != DB_OK) {
-		log_warnx("decision user=%s state=END-OF-MESSAGE db=%s", user, db_status_name(st));
-		answer(buf, size, M_DEFERRED_DB, ACTION_DB_DOWN);
+	switch (result) {
+	case USAGE_OK:
+		/* Answer only once the count is in MariaDB. The writer's own
+		 * steps are bounded by POLICYD_DB_TIMEOUT (three tries). */
+		if (usage_cache_wait(ctx->cache, &waiter, 4 * ctx->cfg->db_timeout * 1000)) {
+			log_info("event=counted user=%s recipients=%u messages_hour=%llu "
+			         "messages_day=%llu",
+			    user, recipients, used.messages_hour, used.messages_day);
+			answer(buf, size, M_PERMITTED, ACTION_DUNNO);
+			return;
+		}
+		log_warnx("decision user=%s state=END-OF-MESSAGE db=not saved", user);
+		break;
+	case USAGE_OVER:
+		refuse_over_limit(ctx, session, user, period, reason, buf, size);
 		return;
+	case USAGE_BUSY:
+		log_warnx("decision user=%s state=END-OF-MESSAGE db=busy (queue full)", user);
+		break;
+	case USAGE_MISSING:
+		log_warnx("decision user=%s state=END-OF-MESSAGE db=%s", user,
+		    db_status_name(st != DB_OK ? st : DB_UNAVAILABLE));
+		break;
 	}
-	if (over) {
-		refuse_over_limit(cfg, c, session, user, &used, reason, buf, size);
-		return;
-	}
-	log_info("event=counted user=%s recipients=%u messages_hour=%llu messages_day=%llu", user,
-	    recipients, used.messages_hour, used.messages_day);
-	if (db_usage_prune(c) != DB_OK)
-		log_warnx("prune_failed");
-	answer(buf, size, M_PERMITTED, ACTION_DUNNO);
+	answer(buf, size, M_DEFERRED_DB, ACTION_DB_DOWN);
 }
 
 void
-policy_decide(const struct config *cfg, struct db_pool *pool, struct policy_session *session,
+policy_decide(const struct policy_context *ctx, struct policy_session *session,
     const struct policy_request *req, char *action_buf, size_t action_size)
 {
 	const char *user = req->sasl_username;
-	struct db_account account;
-	struct db_conn *c;
-	enum db_status st;
+	struct usage_period period;
+	enum db_status st = DB_OK;
 
 	switch (req->state) {
 	case POLICY_STATE_RCPT:
@@ -183,26 +218,25 @@ policy_decide(const struct config *cfg, struct db_pool *pool, struct policy_sess
 		memset(session, 0, sizeof(*session));
 		snprintf(session->instance, sizeof(session->instance), "%s", req->instance);
 	}
-	if ((c = db_acquire(pool)) == NULL) {
-		log_warnx("decision user=%s db=busy (no free connection)", user);
-		answer(action_buf, action_size, M_DEFERRED_DB, ACTION_DB_DOWN);
-		return;
+	/* The account, its limits and suspension are read once per message:
+	 * a change made through accountd applies from the next message. */
+	if (!session->account_known) {
+		WITH_CONNECTION(ctx, st, db_account_get(c_, user, &session->account));
+		session->account_known = st == DB_OK;
 	}
-	st = db_account_get(c, user, &account);
-	if (st == DB_NOT_FOUND || (st == DB_OK && !account.active)) {
+	usage_period_at((long long)time(NULL), &period);
+	if (st == DB_NOT_FOUND || (st == DB_OK && !session->account.active)) {
 		log_info("decision user=%s action=refused reason=unknown_or_inactive", user);
 		answer(action_buf, action_size, M_DEFERRED_UNKNOWN, ACTION_UNKNOWN);
 	} else if (st != DB_OK) {
 		log_warnx("decision user=%s db=%s", user, db_status_name(st));
 		answer(action_buf, action_size, M_DEFERRED_DB, ACTION_DB_DOWN);
-	} else if (account.suspended) {
+	} else if (session->account.suspended) {
 		log_info("decision user=%s action=refused reason=suspended", user);
 		answer(action_buf, action_size, M_DEFERRED_SUSPENDED, ACTION_SUSPENDED);
 	} else if (req->state == POLICY_STATE_RCPT) {
-		decide_rcpt(cfg, c, session, user, &account, action_buf, action_size);
+		decide_rcpt(ctx, session, user, &period, action_buf, action_size);
 	} else {
-		decide_end_of_message(
-		    cfg, c, session, req, user, &account, action_buf, action_size);
+		decide_end_of_message(ctx, session, req, user, &period, action_buf, action_size);
 	}
-	db_release(pool, &c);
 }

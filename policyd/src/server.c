@@ -20,15 +20,19 @@
 #include "policy.h"
 #include "policy_request.h"
 #include "server.h"
+#include "usage_cache.h"
+#include "usage_writer.h"
 
 #define POLL_SLICE_MS    1000 /* how often a waiting thread looks at `stopping` */
 #define STOP_GRACE_S     5
 #define THREAD_STACK     (256 * 1024)
 #define METRICS_TEXT_MAX 4096
+/* Subjects (addresses and domains) whose counters are held in memory. */
+#define CACHE_SUBJECTS_MAX 200000
 
 struct server {
 	const struct config *cfg;
-	struct db_pool *pool;
+	struct policy_context policy;
 	atomic_uint open;
 	atomic_bool stopping;
 };
@@ -196,8 +200,7 @@ serve_connection(struct connection *cn)
 			snprintf(action, sizeof(action),
 			    "DEFER_IF_PERMIT 4.7.1 Malformed policy request: %s", error);
 		} else {
-			policy_decide(cn->srv->cfg, cn->srv->pool, &cn->session, &req, action,
-			    sizeof(action));
+			policy_decide(&cn->srv->policy, &cn->session, &req, action, sizeof(action));
 		}
 		if (send_action(cn, action) != 0)
 			return;
@@ -321,7 +324,8 @@ serve(struct server *srv, int policy_fd, int metrics_fd, int signal_fd)
 int
 server_run(const struct config *cfg)
 {
-	struct server srv = {.cfg = cfg};
+	struct server srv = {.cfg = cfg, .policy = {.cfg = cfg}};
+	struct usage_writer *writer = NULL;
 	int policy_fd, metrics_fd = -1, signal_fd, status = 0;
 	long long stop_by;
 
@@ -338,8 +342,15 @@ server_run(const struct config *cfg)
 		close(signal_fd);
 		return 1;
 	}
-	if ((srv.pool = db_pool_new(cfg)) == NULL) {
+	/* Each connection has at most one message waiting to be saved. */
+	if ((srv.policy.pool = db_pool_new(cfg)) == NULL ||
+	    (srv.policy.cache = usage_cache_new(CACHE_SUBJECTS_MAX, cfg->max_connections)) ==
+	        NULL) {
 		log_warnx("out of memory");
+		status = 1;
+		goto out;
+	}
+	if ((writer = usage_writer_start(cfg, srv.policy.pool, srv.policy.cache)) == NULL) {
 		status = 1;
 		goto out;
 	}
@@ -357,12 +368,16 @@ server_run(const struct config *cfg)
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+	/* Whatever is still queued is saved before the writer ends. */
+	usage_writer_stop(&writer);
 	log_info("stopped open_connections=%u", atomic_load(&srv.open));
-	/* Threads still busy past the grace time hold the pool: leave it to
-	 * the process exit rather than free it under them. */
-	if (atomic_load(&srv.open) == 0)
-		db_pool_free(&srv.pool);
 out:
+	/* Threads still busy past the grace time hold the pool and the cache:
+	 * leave them to the process exit rather than free them under them. */
+	if (atomic_load(&srv.open) == 0) {
+		usage_cache_free(&srv.policy.cache);
+		db_pool_free(&srv.policy.pool);
+	}
 	if (policy_fd >= 0)
 		close(policy_fd);
 	if (metrics_fd >= 0) {

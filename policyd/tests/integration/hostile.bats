@@ -62,12 +62,15 @@ still_serving() {
 }
 
 @test "more connections than POLICYD_MAX_CONNECTIONS: the extra ones are closed, the rest served" {
-	local i pids=()
+	local i pids=() release="${BATS_TEST_TMPDIR}/release"
+	# Each client holds its connection open until the test has seen the
+	# refusals (at most 60 s), however slow the machine (valgrind).
 	for ((i = 0; i < 80; i++)); do
-		(sleep 3 | socat -t 5 - "UNIX-CONNECT:${PD_SOCKET}" >/dev/null 2>&1) &
+		(wait_until 60 test -e "${release}" | socat -t 5 - "UNIX-CONNECT:${PD_SOCKET}" >/dev/null 2>&1) &
 		pids+=($!)
 	done
-	wait_until 10 bash -c "socat -t 2 - UNIX-CONNECT:${PD_METRICS} | grep -Eq '^policyd_connections_refused_total [1-9]'"
+	wait_until 30 bash -c "socat -t 2 - UNIX-CONNECT:${PD_METRICS} | grep -Eq '^policyd_connections_refused_total [1-9]'"
+	touch "${release}"
 	# only the clients: policyd is a child of this shell too
 	wait "${pids[@]}"
 	still_serving

@@ -83,7 +83,7 @@ test_check(void **state)
 	/* 0 is no limit */
 	a = (struct account_limits){0, 0, 0, 0};
 	d = (struct domain_limits){0, 0, 0};
-	u = (struct usage){1000000, 1000000, 1000000, 1000000, 1000000, 1000000, 0};
+	u = (struct usage){1000000, 1000000, 1000000, 1000000, 1000000, 1000000};
 	assert_null(limits_check(&a, &d, &u, 1, 5000, 5000, reason, sizeof(reason)));
 }
 
