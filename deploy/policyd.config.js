@@ -6,7 +6,9 @@
 // (PM2_HOME=/var/lib/policyd/.pm2), apart from accountd's: each daemon runs
 // as its own user. Settings (the database password among them) are in the
 // root-owned, group-readable /etc/mailnest/policyd.env, which policyd reads
-// itself. One process: it serves every Postfix connection from its threads.
+// itself. One process: it serves every Postfix connection from its threads,
+// and it must stay one, because it holds the sending counters in memory
+// (policyd/README.md, "How it is fast").
 'use strict';
 
 module.exports = {
