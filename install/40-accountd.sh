@@ -38,6 +38,7 @@ ensure_user() {
 			--comment "mailnest account service" "${USER_NAME}"
 	fi
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}"
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0700 -- "${HOME_DIR}/ratelimit"
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${MAILNEST_LOG}"
 	install -d -o root -g root -m 0755 -- "${MAILNEST_OPT}" "${MAILNEST_OPT}/releases" "${MAILNEST_STATE}"
 }
@@ -104,6 +105,8 @@ ACCOUNTD_TRUSTED_PROXIES=127.0.0.1,::1
 # user's entries from Dovecot's auth cache (group access to this socket is
 # granted in dovecot.conf).
 ACCOUNTD_DOVECOT_AUTH_SOCKET=/run/dovecot/auth-master
+# Both PM2 processes map the same rate-limit tables: one budget per client.
+ACCOUNTD_RATE_LIMIT_DIR=${HOME_DIR}/ratelimit
 ENV
 }
 

@@ -303,6 +303,7 @@ static const struct setting settings[] = {
     RATE("ACCOUNTD_RATE_LOGIN_IP", rate_login_ip, "20/600", "COUNT/SECONDS"),
     RATE("ACCOUNTD_RATE_LOGIN_ADDRESS", rate_login_address, "5/300", "COUNT/SECONDS"),
     RATE("ACCOUNTD_RATE_ADMIN_FAIL", rate_admin_fail, "5/300", "COUNT/SECONDS"),
+    STR("ACCOUNTD_RATE_LIMIT_DIR", rate_limit_dir, NULL, "a directory"),
     STR("ACCOUNTD_MIGRATIONS_DIR", migrations_dir, NULL, "a directory"),
     STR("ACCOUNTD_DOVECOT_AUTH_SOCKET", dovecot_auth_socket, NULL, "a socket path"),
 };

@@ -74,6 +74,7 @@ struct config {
 	struct rate rate_login_ip;
 	struct rate rate_login_address;
 	struct rate rate_admin_fail;
+	char rate_limit_dir[256]; /* "" = each process keeps its own limits */
 
 	char migrations_dir[512];
 	char dovecot_auth_socket[108]; /* "" = do not flush Dovecot's cache */

@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -413,6 +415,19 @@ raise_fd_limit(const struct config *cfg)
 		    (unsigned long)rl.rlim_cur, cfg->max_connections);
 }
 
+/* One of the rate limits; shared with the other accountd processes through
+ * a file named after it when ACCOUNTD_RATE_LIMIT_DIR is set. */
+static struct ratelimit *
+limit_new(const struct config *cfg, struct rate rate, const char *name)
+{
+	char path[PATH_MAX] = "";
+
+	if (cfg->rate_limit_dir[0] != '\0' && snprintf(path, sizeof(path), "%s/%s.table",
+	                                          cfg->rate_limit_dir, name) >= (int)sizeof(path))
+		return NULL;
+	return ratelimit_new(rate, RATE_KEYS_MAX, path);
+}
+
 static int
 server_init(struct server *srv, const struct config *cfg)
 {
@@ -426,16 +441,17 @@ server_init(struct server *srv, const struct config *cfg)
 	srv->db = db_pool_new(cfg, cfg->http_threads + cfg->hash_workers + 1, srv->metrics);
 	srv->hashes = hashpool_new(cfg->hash_workers, cfg->hash_queue, srv->metrics);
 	srv->tracker = tracker_new(cfg->connection_timeout);
-	srv->limit_requests = ratelimit_new(cfg->rate_requests, RATE_KEYS_MAX);
-	srv->limit_register = ratelimit_new(cfg->rate_register, RATE_KEYS_MAX);
-	srv->limit_login_ip = ratelimit_new(cfg->rate_login_ip, RATE_KEYS_MAX);
-	srv->limit_login_address = ratelimit_new(cfg->rate_login_address, RATE_KEYS_MAX);
-	srv->limit_admin_fail = ratelimit_new(cfg->rate_admin_fail, RATE_KEYS_MAX);
+	srv->limit_requests = limit_new(cfg, cfg->rate_requests, "requests");
+	srv->limit_register = limit_new(cfg, cfg->rate_register, "register");
+	srv->limit_login_ip = limit_new(cfg, cfg->rate_login_ip, "login-ip");
+	srv->limit_login_address = limit_new(cfg, cfg->rate_login_address, "login-address");
+	srv->limit_admin_fail = limit_new(cfg, cfg->rate_admin_fail, "admin-fail");
 	if (srv->metrics == NULL || srv->db == NULL || srv->hashes == NULL ||
 	    srv->tracker == NULL || srv->limit_requests == NULL || srv->limit_register == NULL ||
 	    srv->limit_login_ip == NULL || srv->limit_login_address == NULL ||
 	    srv->limit_admin_fail == NULL) {
-		log_warnx("out of memory at start-up");
+		log_warnx("cannot set up at start-up: out of memory, or the rate-limit tables in "
+		          "ACCOUNTD_RATE_LIMIT_DIR cannot be made (see above)");
 		return -1;
 	}
 	if (service_init(&srv->svc, cfg, srv->metrics, true) != 0) {

@@ -9,9 +9,10 @@ load ../lib/e2e
 REPO=$(cd -- "${BATS_TEST_DIRNAME}/../.." && pwd -P)
 
 @test "6a. accountd killed with SIGKILL is back within 5 s under PM2" {
-	local old pid
+	local old pid table=/var/lib/accountd/ratelimit/register.table inode
 	old=$(accountd_pids | head -n 1)
 	[[ ${old} =~ ^[1-9][0-9]*$ ]]
+	inode=$(stat -c %i "${table}")
 	kill -KILL "${old}"
 	# Back means: PM2 runs two processes again, neither is the killed one,
 	# and each holds the listening socket (the other one kept serving).
@@ -27,7 +28,13 @@ REPO=$(cd -- "${BATS_TEST_DIRNAME}/../.." && pwd -P)
 	for pid in $(accountd_pids); do
 		run ps -o user= -p "${pid}"
 		assert_output accountd
+		# One rate-limit budget for both: each maps the same table, and
+		# the replacement joined it rather than starting a new one.
+		run awk -v f="${table}" '$6 == f { print $5 }' "/proc/${pid}/maps"
+		assert_output "${inode}"
 	done
+	run stat -c '%a %U' "${table}"
+	assert_output '600 accountd'
 }
 
 # state: what a re-run must leave alone: configuration files and the

@@ -233,6 +233,31 @@ line' 'percent%41'; do
 		fail "no accountd_rate_limited_total: $(grep rate_limited <<<"${body}")"
 }
 
+@test "rate_limited: two processes sharing ACCOUNTD_RATE_LIMIT_DIR give a client one budget, not two" {
+	local dir=${BATS_TEST_TMPDIR}/ratelimit first second
+	mkdir -m 0700 "${dir}"
+	# as PM2 runs them: two processes, one client spreading over both
+	accountd_start ACCOUNTD_RATE_REGISTER=3/3600 "ACCOUNTD_RATE_LIMIT_DIR=${dir}"
+	first=${AD_URL}
+	accountd_start ACCOUNTD_RATE_REGISTER=3/3600 "ACCOUNTD_RATE_LIMIT_DIR=${dir}"
+	second=${AD_URL}
+	register shared1
+	assert_status 201
+	AD_URL=${first}
+	register shared2
+	assert_status 201
+	AD_URL=${second}
+	register shared3
+	assert_status 201
+	register shared4
+	assert_error 429 rate_limited
+	AD_URL=${first}
+	register shared5
+	assert_error 429 rate_limited
+	run stat -c '%a %U' "${dir}/register.table"
+	assert_output "600 $(id -un)"
+}
+
 @test "rate_limited: the register bucket refills after its window" {
 	accountd_start ACCOUNTD_RATE_REGISTER=1/2
 	register refill1

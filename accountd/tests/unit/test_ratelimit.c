@@ -1,5 +1,7 @@
 /* Unit tests for ratelimit.c: token buckets driven by a fake clock (the
- * "now" argument), so no test sleeps. */
+ * "now" argument), so no test sleeps; with private tables and with tables
+ * shared through files, across a fork too. */
+#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -15,12 +20,34 @@
 
 #define T0 1000.0
 
+/* Every test runs twice: with a private table, then with shared ones
+ * (files in this directory, a new file per table). */
+static char shared_dir[64];
+static unsigned shared_files;
+
 static struct ratelimit *
 new_limit(unsigned count, unsigned seconds, size_t max_keys)
 {
 	struct rate rate = {count, seconds};
-	struct ratelimit *rl = ratelimit_new(rate, max_keys);
+	char path[128] = "";
+	struct ratelimit *rl;
 
+	if (shared_dir[0] != '\0')
+		snprintf(path, sizeof(path), "%s/t%u.table", shared_dir, shared_files++);
+	rl = ratelimit_new(rate, max_keys, path);
+	assert_non_null(rl);
+	return rl;
+}
+
+static struct ratelimit *
+shared_limit(unsigned count, unsigned seconds, const char *name)
+{
+	struct rate rate = {count, seconds};
+	char path[128];
+	struct ratelimit *rl;
+
+	snprintf(path, sizeof(path), "%s/%s", shared_dir, name);
+	rl = ratelimit_new(rate, 64, path);
 	assert_non_null(rl);
 	return rl;
 }
@@ -173,6 +200,81 @@ test_limited_keys_survive_compaction(void **state)
 	assert_int_equal(still_limited, 200);
 }
 
+/* Two processes' tables on one file share the budget. */
+static void
+test_shared_between_processes(void **state)
+{
+	struct ratelimit *a = shared_limit(3, 60, "share.table");
+	struct ratelimit *b = shared_limit(3, 60, "share.table");
+	char path[128];
+	struct stat st;
+	pid_t child;
+	int status;
+
+	assert_int_equal(ratelimit_take(a, "198.51.100.7", T0), 0);
+	assert_int_equal(ratelimit_take(b, "198.51.100.7", T0), 0);
+	/* another process takes the third token */
+	if ((child = fork()) == 0) {
+		struct ratelimit *c = shared_limit(3, 60, "share.table");
+		_exit(ratelimit_take(c, "198.51.100.7", T0) == 0 ? 0 : 1);
+	}
+	assert_true(child > 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(ratelimit_take(a, "198.51.100.7", T0) > 0);
+	assert_true(ratelimit_peek(b, "198.51.100.7", T0) > 0);
+	/* owner only */
+	snprintf(path, sizeof(path), "%s/share.table", shared_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	ratelimit_free(&a);
+	ratelimit_free(&b);
+}
+
+/* A file of other settings or of garbage is replaced, not trusted. */
+static void
+test_shared_file_replaced(void **state)
+{
+	struct ratelimit *three = shared_limit(3, 60, "other.table");
+	struct ratelimit *five, *five_again;
+	char path[128];
+	FILE *f;
+
+	five = shared_limit(5, 60, "other.table");
+	five_again = shared_limit(5, 60, "other.table");
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ratelimit_take(three, "k", T0), 0);
+	assert_true(ratelimit_take(three, "k", T0) > 0);
+	/* five and five_again share a table of their own */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(ratelimit_take(i % 2 ? five : five_again, "k", T0), 0);
+	assert_true(ratelimit_take(five, "k", T0) > 0);
+	snprintf(path, sizeof(path), "%s/garbage.table", shared_dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("not a table", f);
+	fclose(f);
+	ratelimit_free(&three);
+	three = shared_limit(3, 60, "garbage.table");
+	assert_int_equal(ratelimit_take(three, "k", T0), 0);
+	ratelimit_free(&three);
+	ratelimit_free(&five);
+	ratelimit_free(&five_again);
+}
+
+static void
+test_shared_directory_missing(void **state)
+{
+	struct rate rate = {3, 60};
+
+	assert_null(ratelimit_new(rate, 64, "/nonexistent/mailnest/requests.table"));
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 int
 main(void)
 {
@@ -187,7 +289,22 @@ main(void)
 	    cmocka_unit_test(test_limited_keys_survive_compaction),
 	};
 
+	const struct CMUnitTest shared_tests[] = {
+	    cmocka_unit_test(test_shared_between_processes),
+	    cmocka_unit_test(test_shared_file_replaced),
+	    cmocka_unit_test(test_shared_directory_missing),
+	};
+	int failed;
+
 	if (sodium_init() < 0)
 		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("private tables", tests, NULL, NULL);
+	snprintf(shared_dir, sizeof(shared_dir), "/tmp/test_ratelimit.XXXXXX");
+	if (mkdtemp(shared_dir) == NULL)
+		return 1;
+	failed += cmocka_run_group_tests_name("shared tables", tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("shared files", shared_tests, NULL, NULL);
+	if (nftw(shared_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+		failed++;
+	return failed;
 }
