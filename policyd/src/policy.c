@@ -214,7 +214,9 @@ policy_decide(const struct policy_context *ctx, struct policy_session *session,
 		answer(action_buf, action_size, M_PERMITTED, ACTION_DUNNO);
 		return;
 	}
-	if (strcmp(session->instance, req->instance) != 0) {
+	/* A request without an instance (Postfix always sends one) is a
+	 * message of its own: nothing is carried over to it. */
+	if (req->instance[0] == '\0' || strcmp(session->instance, req->instance) != 0) {
 		memset(session, 0, sizeof(*session));
 		snprintf(session->instance, sizeof(session->instance), "%s", req->instance);
 	}
