@@ -7,9 +7,9 @@ Until STOP_FILE exists, polls every 50 ms the processes of GROUP_DIR
 (cgroup.procs) and keeps each one's last user+system time (/proc/PID/stat,
 its own threads included, its reaped children not). Then prints, as
 "LABEL MS" lines, the CPU spent since the start by each program, labelled by
-its package directory and name (postfix/lmtp, dovecot/lmtp, ...), and
-"(total) MS" from cpuacct.usage. A process that lives less than a poll is
-missed: the difference shows up as "(unattributed)".
+its package directory and name as last seen (postfix/lmtp, dovecot/lmtp,
+...), and "(total) MS" from cpuacct.usage. A process that lives less than a
+poll is missed: the difference shows up as "(unattributed)".
 """
 
 import os
@@ -54,9 +54,11 @@ def main():
     while True:
         for pid in processes(group):
             try:
-                if pid not in names:
-                    names[pid] = label(pid)
+                if pid not in start:
                     start[pid] = cpu_ms(pid) if first else 0.0
+                # Labelled again at every poll: a process Postfix's master
+                # forks is "master" until it has exec'd its program.
+                names[pid] = label(pid)
                 last[pid] = cpu_ms(pid)
             except (OSError, ValueError):
                 continue

@@ -2,10 +2,16 @@
 # CPU per delivered message of the port-25 delivery path (issue 3), measured
 # apart from whatever else runs on the machine.
 #
-#   sudo bench/mail-cpu.sh up                 # server host + client host, install
-#   sudo bench/mail-cpu.sh run [-n N] [-c C]  # send N 1 KiB messages, C sessions
-#   sudo bench/mail-cpu.sh exec CMD...        # run CMD in the server host
+#   sudo bench/mail-cpu.sh up [-d DIR]       # server host + client host, install
+#   sudo bench/mail-cpu.sh run [-n N] [-c C] [-f F]
+#   sudo bench/mail-cpu.sh exec CMD...       # run CMD in the server host
 #   sudo bench/mail-cpu.sh down
+#
+# `run` sends N 1 KiB messages (2000) over C sessions (16) to 4 mailboxes that
+# hold F messages each beforehand (0): a delivery's cost grows with the
+# mailbox. `up -d DIR` puts the server's mail queue, MariaDB's files and
+# Maildirs on DIR (a directory on a real disk) instead of the host's tmpfs,
+# so that bench/mail.sh run inside (`exec bench/mail.sh`) measures the disk.
 #
 # The mail stack runs in a throw-away host (tests/lib/nshost.bash) whose init,
 # and so every daemon in it, is in a cgroup v1 cpuacct group of its own; the
@@ -14,8 +20,8 @@
 # delivery of N messages (after a warm-up) and prints the CPU per message and
 # its split by program (bench/cpu_by_process.py). Change settings between runs
 # with `exec` (it joins the server group first, so that a daemon it restarts
-# stays counted). The host's files are on tmpfs: fsync costs nothing there,
-# this measures CPU only; throughput on the real disk is bench/mail.sh's job.
+# stays counted). Without -d the host's files are on tmpfs: fsync costs
+# nothing there, this measures CPU only.
 #
 # Environment: BENCH_SERVER=pf1 BENCH_SERVER_IP=10.231.0.131
 #              BENCH_CLIENT=pf2 BENCH_CLIENT_IP=10.231.0.132
@@ -44,10 +50,33 @@ join() {
 	printf '%s\n' "${BASHPID}" >"$1/cgroup.procs"
 }
 
+# on_disk DIR: in the server host, the mail queue, MariaDB's files and the
+# Maildirs move to DIR (a real disk; the host's own /var is tmpfs, where fsync
+# costs nothing), their present contents copied first.
+on_disk() {
+	local dir
+	for dir in /var/spool/postfix /var/lib/mysql /var/vmail; do
+		mkdir -p -- "$1${dir}" || return 1
+		# $1 and $2 are the arguments of the command in the host.
+		# shellcheck disable=SC2016
+		nshost_exec "${server}" bash -c 'mkdir -p "$2" && cp -a "$2/." "$1$2/" && mount --bind "$1$2" "$2"' \
+			on-disk "$1" "${dir}" || return 1
+	done
+}
+
 up() {
+	local disk="" opt
+	OPTIND=1
+	while getopts d: opt; do
+		case ${opt} in
+		d) disk=${OPTARG} ;;
+		*) return 64 ;;
+		esac
+	done
 	(
 		join "${server_group}"
 		nshost_up "${server}" "${server_ip}"
+		[[ -z ${disk} ]] || on_disk "${disk}"
 		cd -- "${here}/.."
 		nshost_exec "${server}" ./install.sh >/dev/null
 	)
@@ -96,13 +125,33 @@ send() {
 	done
 }
 
+# fill_mailboxes N: N messages of 1 KiB already in each bench mailbox,
+# indexed as IMAP would leave them (doveadm syncs the default location).
+fill_mailboxes() {
+	# Expanded in the server host, not here.
+	# shellcheck disable=SC2016
+	in_server bash -c '
+		set -e
+		body=$(head -c 1024 /dev/zero | tr "\\0" x)
+		for ((b = 0; b < '"${boxes}"'; b++)); do
+			dir=/var/vmail/'"${domain}"'/bench${b}/Maildir
+			mkdir -p "${dir}/cur" "${dir}/new" "${dir}/tmp"
+			for ((i = 0; i < $1; i++)); do
+				printf "Subject: fill %d\n\n%s\n" "${i}" "${body}" >"${dir}/cur/1700000000.M${i}P${b}.fill,S=1050:2,S"
+			done
+			chown -R vmail:vmail "/var/vmail/'"${domain}"'/bench${b}"
+			doveadm mailbox status -u "bench${b}@'"${domain}"'" messages INBOX >/dev/null
+		done' fill "$1"
+}
+
 run() {
-	local n=2000 sessions=16 opt
+	local n=2000 sessions=16 fill=0 opt
 	OPTIND=1
-	while getopts n:c: opt; do
+	while getopts n:c:f: opt; do
 		case ${opt} in
 		n) n=${OPTARG} ;;
 		c) sessions=${OPTARG} ;;
+		f) fill=${OPTARG} ;;
 		*) return 64 ;;
 		esac
 	done
@@ -110,6 +159,7 @@ run() {
 	# Same start for every run: a delivery's cost grows with the mailbox
 	# (Dovecot rereads dovecot-uidlist), so begin with empty mailboxes.
 	in_server bash -c "rm -rf /var/vmail/${domain}/bench*/Maildir"
+	((fill == 0)) || fill_mailboxes "${fill}"
 	send 200 "${sessions}"
 	local stop report start
 	stop=$(mktemp -u) report=$(mktemp)
@@ -153,11 +203,11 @@ main() {
 	local command=${1-}
 	shift || true
 	case ${command} in
-	up) up ;;
+	up) up "$@" ;;
 	run) run "$@" ;;
 	exec) in_server "$@" ;;
 	down) down ;;
-	*) say "usage: bench/mail-cpu.sh up|run [-n N] [-c C]|exec CMD...|down" >&2; exit 64 ;;
+	*) say "usage: bench/mail-cpu.sh up [-d DIR]|run [-n N] [-c C] [-f F]|exec CMD...|down" >&2; exit 64 ;;
 	esac
 }
 

@@ -52,22 +52,17 @@ render_config() {
 	else
 		DOVECOT_LOG_SETTINGS="log_path = /var/log/dovecot.log"
 	fi
-	if [[ ${MAILNEST_QUOTA_FULL} == defer ]]; then
-		QUOTA_TEMPFAIL=yes
-		QUOTA_STATUS_REPLY="452 4.2.2 Mailbox is full"
-	else
-		QUOTA_TEMPFAIL=no
-		QUOTA_STATUS_REPLY="552 5.2.2 Mailbox is full"
-	fi
+	# The refusal at RCPT TO is Postfix's (install/60-postfix.sh).
+	if [[ ${MAILNEST_QUOTA_FULL} == defer ]]; then QUOTA_TEMPFAIL=yes; else QUOTA_TEMPFAIL=no; fi
 	export VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL \
-		DB_PASSWORD DOVECOT_LISTEN DOVECOT_LOG_SETTINGS QUOTA_TEMPFAIL QUOTA_STATUS_REPLY
+		DB_PASSWORD DOVECOT_LISTEN DOVECOT_LOG_SETTINGS QUOTA_TEMPFAIL
 
 	render dovecot-sql.conf.ext /etc/dovecot/mailnest-sql.conf.ext root:dovecot 0640 \
 		DB_PASSWORD && changed=0
 	render dovecot.conf /etc/dovecot/dovecot.conf root:root 0644 \
 		DOVECOT_LISTEN DOVECOT_LOG_SETTINGS VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY \
 		TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL MAILNEST_DOMAIN MAILNEST_QUOTA_FULL \
-		QUOTA_TEMPFAIL QUOTA_STATUS_REPLY && changed=0
+		QUOTA_TEMPFAIL && changed=0
 	return "${changed}"
 }
 

@@ -62,6 +62,11 @@ main_settings() {
 		spf_check=""
 	fi
 	[[ -e /proc/net/if_inet6 ]] && protocols=all
+	# Dovecot's quota-status answers "mailnest_mailbox_full" for a full
+	# mailbox (install/templates/dovecot.conf says why not the reply itself):
+	# permanent or temporary as MAILNEST_QUOTA_FULL says.
+	local mailbox_full="552 5.2.2 Mailbox is full"
+	[[ ${MAILNEST_QUOTA_FULL} == defer ]] && mailbox_full="452 4.2.2 Mailbox is full"
 	local -a s=(
 		"compatibility_level = 3.6"
 		"myhostname = ${MAILNEST_HOSTNAME}"
@@ -120,6 +125,8 @@ main_settings() {
 		"smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination"
 		"smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }${spf_check}"
 		"smtpd_data_restrictions = reject_unauth_pipelining"
+		"smtpd_restriction_classes = mailnest_mailbox_full"
+		"mailnest_mailbox_full = check_recipient_access static:{${mailbox_full}}"
 		"mailnest_submission_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, check_policy_service { unix:private/quota-status, default_action=DUNNO }, check_policy_service { unix:mailnest/policy, default_action=DEFER_IF_PERMIT, timeout=10s }"
 		# Sending limits (mailnest-policyd, install/66-policyd.sh): the
 		# message is counted once it is whole, so a refused one never counts.
