@@ -83,6 +83,15 @@ ignores() {	# FILTER LINE: LINE is no failure at all
 	ignores "${f}" "Nov 24 02:07:41 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL PLAIN authentication failed: Connection lost to authentication server, sasl_username=(unavailable)"
 }
 
+@test "Dovecot (auth_verbose): every failed password or unknown user counts, for the client address" {
+	local f=/etc/fail2ban/filter.d/dovecot.conf
+	bans 10.231.0.91 "${f}" "Nov 24 06:28:42 auth-worker(2147): Info: conn unix:auth-worker (pid=2142,uid=103): auth-worker<1>: sql(v@example.test,10.231.0.91,<1FhV0v9grqV/AAAB>): Password mismatch"
+	bans 10.231.0.91 "${f}" "Nov 24 06:28:58 auth-worker(2147): Info: conn unix:auth-worker (pid=2142,uid=103): auth-worker<3>: sql(nosuch@example.test,10.231.0.91,<k/LQ0v9gdOZ/AAAB>): unknown user"
+	bans 10.231.0.91 "${f}" "Nov 24 06:31:28 auth: Info: sql(nosuch2@example.test,10.231.0.91,<lCRF1/9g9Ip/AAAB>): unknown user"
+	# a user name cannot name another address: the client's comes last
+	bans 10.231.0.91 "${f}" "Nov 24 06:31:28 auth: Info: sql(x,10.231.0.92,10.231.0.91,<lCRF1/9g9Ip/AAAB>): unknown user"
+}
+
 @test "Dovecot (log_path format): a connection that failed to log in counts" {
 	local f=/etc/fail2ban/filter.d/dovecot.conf
 	bans 10.231.0.91 "${f}" "Nov 24 02:10:20 imap-login: Info: Disconnected: Connection closed (auth failed, 6 attempts in 69 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS: Connection closed, session=<tM0/MvxgWp0K5wBb>"
