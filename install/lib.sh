@@ -196,17 +196,9 @@ service_converge() {
 	fi
 }
 
-# wait_until TIMEOUT_SECONDS COMMAND...: poll COMMAND every 0.2 s until it
-# succeeds or the time is up (then return 1).
-wait_until() {
-	local timeout=$1 deadline
-	shift
-	deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
-}
+# wait_until SECONDS COMMAND...: the bounded poll, shared with the tests.
+# shellcheck source=install/wait.sh
+source "${BASH_SOURCE[0]%/*}/wait.sh"
 
 # ---- database ---------------------------------------------------------------
 
