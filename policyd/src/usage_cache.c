@@ -52,8 +52,8 @@ usage_period_at(long long unix_time, struct usage_period *period_r)
 	period_r->day = unix_time / 86400;
 }
 
-static long long
-monotonic_seconds(void)
+long long
+usage_cache_clock(void)
 {
 	struct timespec ts;
 
@@ -242,7 +242,7 @@ usage_cache_load(struct usage_cache *cache, const char *subject, const struct us
 	memcpy(s->name, subject, len + 1);
 	s->period = *period;
 	s->counts = *counts;
-	s->last_used = monotonic_seconds();
+	s->last_used = usage_cache_clock();
 	s->next = cache->buckets[bucket_of(subject)];
 	cache->buckets[bucket_of(subject)] = s;
 	cache->subjects++;
@@ -257,7 +257,7 @@ static bool
 pair(struct usage_cache *cache, const char *account, const char *domain,
     const struct usage_period *period, struct subject **account_r, struct subject **domain_r)
 {
-	long long now = monotonic_seconds();
+	long long now = usage_cache_clock();
 
 	if ((*account_r = find(cache, account)) == NULL ||
 	    (*domain_r = find(cache, domain)) == NULL)

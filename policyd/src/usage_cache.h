@@ -114,8 +114,12 @@ void usage_cache_settle(struct usage_cache *cache, bool saved);
 /* Stopping, and nothing left to save: the writer may end. */
 bool usage_cache_finished(struct usage_cache *cache);
 
+/* The clock of the cache's idle times: monotonic seconds. */
+long long usage_cache_clock(void);
+
 /* Forget subjects unused for idle_seconds (not those with a message in
- * flight). now_seconds is monotonic. Returns how many were forgotten. */
+ * flight). now_seconds is usage_cache_clock()'s. Returns how many were
+ * forgotten. */
 size_t usage_cache_sweep(struct usage_cache *cache, long long now_seconds, long long idle_seconds);
 
 /* Wake the writer: it empties the queue and then usage_cache_take returns

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -18,7 +17,6 @@
 #define ROWS_PER_MESSAGE 4 /* account and domain, hour and day */
 
 struct usage_writer {
-	const struct config *cfg;
 	struct db_pool *pool;
 	struct usage_cache *cache;
 	size_t max_batch;
@@ -27,15 +25,6 @@ struct usage_writer {
 	long long last_sweep, last_prune;
 	pthread_t thread;
 };
-
-static long long
-monotonic_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec;
-}
 
 static int
 compare_rows(const void *a, const void *b)
@@ -125,7 +114,7 @@ save_batch(struct usage_writer *w, size_t n)
 static void
 chores(struct usage_writer *w)
 {
-	long long now = monotonic_seconds();
+	long long now = usage_cache_clock();
 	struct db_conn *c;
 
 	if (now - w->last_sweep >= SWEEP_EVERY_S) {
@@ -165,7 +154,6 @@ usage_writer_start(const struct config *cfg, struct db_pool *pool, struct usage_
 
 	if (w == NULL)
 		goto oom;
-	w->cfg = cfg;
 	w->pool = pool;
 	w->cache = cache;
 	w->max_batch = cfg->max_connections;
@@ -174,7 +162,7 @@ usage_writer_start(const struct config *cfg, struct db_pool *pool, struct usage_
 	if (w->batch == NULL || w->rows == NULL)
 		goto oom;
 	/* Prune at the first chore, sweep after a minute. */
-	w->last_sweep = monotonic_seconds();
+	w->last_sweep = usage_cache_clock();
 	w->last_prune = w->last_sweep - PRUNE_EVERY_S;
 	if ((errno = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
 		log_warn("pthread_create (usage writer)");
