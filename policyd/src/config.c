@@ -41,6 +41,7 @@ struct setting {
 static const struct setting settings[] = {
     STR("POLICYD_SOCKET", socket_path),
     STR("POLICYD_METRICS_SOCKET", metrics_socket_path),
+    STR("POLICYD_MILTER_SOCKET", milter_socket_path),
     STR("POLICYD_DB_HOST", db_host),
     NUM("POLICYD_DB_PORT", db_port, 1, 65535),
     STR("POLICYD_DB_SOCKET", db_socket),
@@ -73,6 +74,8 @@ config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(
 	    cfg->socket_path, sizeof(cfg->socket_path), "%s", "/var/spool/postfix/mailnest/policy");
+	snprintf(cfg->milter_socket_path, sizeof(cfg->milter_socket_path), "%s",
+	    "/var/spool/postfix/mailnest/milter");
 	snprintf(cfg->db_host, sizeof(cfg->db_host), "%s", "localhost");
 	cfg->db_port = 3306;
 	snprintf(cfg->db_name, sizeof(cfg->db_name), "%s", "mailnest");
@@ -297,6 +300,10 @@ config_load(struct config *cfg, char *error_buf, size_t error_size)
 	}
 	if (cfg->socket_path[0] == '\0') {
 		snprintf(error_buf, error_size, "POLICYD_SOCKET: must name a path");
+		return -1;
+	}
+	if (cfg->milter_socket_path[0] == '\0') {
+		snprintf(error_buf, error_size, "POLICYD_MILTER_SOCKET: must name a path");
 		return -1;
 	}
 	cfg->limits.new_account_seconds *= DAY_SECONDS;

@@ -11,6 +11,7 @@
 struct config {
 	char socket_path[108];
 	char metrics_socket_path[108]; /* "" = no metrics socket */
+	char milter_socket_path[108];  /* `mailnest-policyd milter` listens here */
 
 	char db_host[256];
 	unsigned db_port;

@@ -36,6 +36,8 @@ enum query {
 	Q_HITS_GET,
 	Q_SUSPEND,
 	Q_PRUNE,
+	Q_SENDER_OWNS,
+	Q_DOMAIN_OURS,
 	Q_COUNT,
 };
 
@@ -71,6 +73,17 @@ static const char *const query_sql[Q_COUNT] = {
                   "WHERE email = ? AND send_suspended_at IS NULL",
     [Q_PRUNE] =
         "DELETE FROM send_usage WHERE period_start < UTC_DATE() - INTERVAL 2 DAY LIMIT 10000",
+    /* The milter's From: check: exactly what Postfix's sender-login-maps.cf
+     * grants for the envelope (the address is an active mailbox of an
+     * active domain, or an active alias of an active domain delivered to
+     * it), asked the other way round: does the address belong to login? */
+    [Q_SENDER_OWNS] =
+        "SELECT 1 FROM mailboxes m JOIN domains d ON d.id = m.domain_id "
+        "WHERE m.email = ? AND m.email = ? AND m.active = 1 AND d.active = 1 "
+        "UNION ALL SELECT 1 FROM aliases a JOIN mailboxes m ON m.email = a.destination "
+        "JOIN domains d ON d.id = a.domain_id WHERE a.source = ? AND m.email = ? "
+        "AND a.active = 1 AND m.active = 1 AND d.active = 1 LIMIT 1",
+    [Q_DOMAIN_OURS] = "SELECT 1 FROM domains WHERE name = ? AND active = 1",
 };
 
 struct db_conn {
@@ -579,4 +592,31 @@ enum db_status
 db_usage_prune(struct db_conn *c)
 {
 	return run(c, Q_PRUNE, NULL, 0, NULL, NULL, NULL);
+}
+
+static void
+note_found(void *ctx, const struct row *row)
+{
+	bool *found = ctx;
+
+	(void)row;
+	*found = true;
+}
+
+enum db_status
+db_sender_owns(struct db_conn *c, const char *login, const char *address, bool *owns_r)
+{
+	struct param p[] = {P_STR(address), P_STR(login), P_STR(address), P_STR(login)};
+
+	*owns_r = false;
+	return run(c, Q_SENDER_OWNS, p, N_ELEMENTS(p), note_found, owns_r, NULL);
+}
+
+enum db_status
+db_domain_is_ours(struct db_conn *c, const char *domain, bool *ours_r)
+{
+	struct param p[] = {P_STR(domain)};
+
+	*ours_r = false;
+	return run(c, Q_DOMAIN_OURS, p, N_ELEMENTS(p), note_found, ours_r, NULL);
 }

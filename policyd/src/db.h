@@ -74,6 +74,12 @@ MUST_CHECK enum db_status db_limit_hit_add(struct db_conn *c, const char *email,
 /* Suspend the account from sending; *changed_r tells whether it was not
  * suspended before. */
 MUST_CHECK enum db_status db_account_suspend(struct db_conn *c, const char *email, bool *changed_r);
+/* The milter's questions (milter.c): may login (a mailbox address) use
+ * address in From:/Sender: (the same rule as the envelope's
+ * sender-login-maps.cf)? Is domain one of our active domains? */
+MUST_CHECK enum db_status db_sender_owns(
+    struct db_conn *c, const char *login, const char *address, bool *owns_r);
+MUST_CHECK enum db_status db_domain_is_ours(struct db_conn *c, const char *domain, bool *ours_r);
 /* Remove counters older than two days (10,000 rows at most a call). */
 MUST_CHECK enum db_status db_usage_prune(struct db_conn *c);
 

@@ -1,6 +1,8 @@
 /* mailnest-policyd: the Postfix policy service enforcing sending limits.
  *
  *   mailnest-policyd [serve]      serve (the default)
+ *   mailnest-policyd milter       serve the From:/Sender: check to Postfix
+ *                                 as a milter (milter.h: why apart)
  *   mailnest-policyd check-config validate the settings and exit
  *   mailnest-policyd version
  *
@@ -15,6 +17,7 @@
 #include "build_config.h"
 #include "config.h"
 #include "log.h"
+#include "milter.h"
 #include "server.h"
 
 #define EXIT_CONFIG 78
@@ -31,8 +34,9 @@ main(int argc, char **argv)
 		printf("mailnest-policyd %s\n", POLICYD_VERSION);
 		return 0;
 	}
-	if (strcmp(command, "serve") != 0 && strcmp(command, "check-config") != 0) {
-		fprintf(stderr, "usage: mailnest-policyd [serve|check-config|version]\n");
+	if (strcmp(command, "serve") != 0 && strcmp(command, "milter") != 0 &&
+	    strcmp(command, "check-config") != 0) {
+		fprintf(stderr, "usage: mailnest-policyd [serve|milter|check-config|version]\n");
 		return 64;
 	}
 	if (config_load(&cfg, error, sizeof(error)) != 0) {
@@ -54,7 +58,10 @@ main(int argc, char **argv)
 	/* Nothing it runs may gain privileges (it runs nothing, but say so). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		log_warn("prctl(PR_SET_NO_NEW_PRIVS)");
-	status = server_run(&cfg);
+	if (strcmp(command, "milter") == 0)
+		status = milter_run(&cfg);
+	else
+		status = server_run(&cfg);
 	config_wipe(&cfg);
 	return status;
 }
