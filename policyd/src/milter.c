@@ -91,18 +91,33 @@ owner_lookup(void *ctx, const char *login, const char *address_or_domain)
 	return yes ? FROM_OWNER_YES : FROM_OWNER_NO;
 }
 
+/* Postfix sends the connect macros ({daemon_name}) only with the connect
+ * step, so there is one. */
+static sfsistat
+on_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *address)
+{
+	struct session *s = session_get(ctx);
+	const char *daemon;
+
+	(void)hostname;
+	(void)address;
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	daemon = smfi_getsymval(ctx, "{daemon_name}");
+	s->submission_service = daemon != NULL && strcmp(daemon, "ORIGINATING") == 0;
+	return SMFIS_CONTINUE;
+}
+
 static sfsistat
 on_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct session *s = session_get(ctx);
-	const char *login, *daemon;
+	const char *login;
 
 	(void)argv;
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
 	session_clear_message(s);
-	daemon = smfi_getsymval(ctx, "{daemon_name}");
-	s->submission_service = daemon != NULL && strcmp(daemon, "ORIGINATING") == 0;
 	login = smfi_getsymval(ctx, "{auth_authen}");
 	s->authenticated = login != NULL && login[0] != '\0';
 	s->login[0] = '\0';
@@ -225,6 +240,7 @@ milter_run(const struct config *cfg)
 	    .xxfi_name = "mailnest-policyd",
 	    .xxfi_version = SMFI_VERSION,
 	    .xxfi_flags = 0, /* it changes nothing in the message */
+	    .xxfi_connect = on_connect,
 	    .xxfi_envfrom = on_envfrom,
 	    .xxfi_header = on_header,
 	    .xxfi_eoh = on_eoh,

@@ -11,6 +11,12 @@ Usage: milter_client.py SOCKET [--login L] [--daemon NAME] [--mail ADDR]
 Each HEADER is "Name: value" (the value as it would follow the colon).
 --messages N sends the same message N times on the one connection (one
 answer line each). Exits 2 on a protocol error or a closed connection.
+
+Why not Debian's miltertest (OpenDKIM's Lua-driven client): it reports a
+reply given at the end of the headers only as "a reply code came" (its
+eom_check sees the replies of the end of the message), so it cannot check
+the code and text Postfix would relay, and it stops at any step the milter
+negotiated away, where Postfix simply leaves the step out.
 """
 import argparse
 import socket
