@@ -8,7 +8,10 @@
 # under /var/vmail/<domain>/<user>, owned by the vmail user, created on first
 # delivery. Postfix hands mail over by LMTP and authenticates submission
 # clients through unix sockets in its chroot (/var/spool/postfix/private).
-# Quota comes from mailboxes.quota_bytes. The whole configuration is one file,
+# Quota comes from mailboxes.quota_bytes. Only loopback (the webmail) may name
+# the real client's address in IMAP ID (login_trusted_networks), so that
+# Dovecot's log, failure penalty and fail2ban see the browser's address for a
+# webmail login, never 127.0.0.1. The whole configuration is one file,
 # /etc/dovecot/dovecot.conf, rendered from install/templates; it is checked
 # with `doveconf -n` before Dovecot is reloaded, and only when it changed.
 

@@ -18,9 +18,11 @@
 # verifying the server's certificate by its name. Its logs and temporary
 # files are outside the web root. Password changes in its settings go to
 # accountd's API through a small driver of the password plugin, so that the
-# password rules and session revocation stay in accountd. Debian's cron job,
-# which would run Roundcube's clean-up as www-data, is replaced by one
-# running as roundcube.
+# password rules and session revocation stay in accountd. A plugin of ours,
+# mailnest_client_ip, hands the browser's address to Dovecot (IMAP ID), so
+# that a webmail login counts, is slowed and is banned as that address's.
+# Debian's cron job, which would run Roundcube's clean-up as www-data, is
+# replaced by one running as roundcube.
 
 # Predicates are called in conditions on purpose; none relies on set -e.
 # shellcheck disable=SC2310
@@ -160,6 +162,10 @@ render_settings() {
 		RC_DES_KEY RC_LOG_DIR RC_TEMP_DIR RC_ACCOUNTD_URL && changed=0
 	install_if_changed "${MAILNEST_TEMPLATES}/roundcube/mailnest.php" \
 		"${RC_ROOT}/plugins/password/drivers/mailnest.php" root:root 0644 && changed=0
+	# Our plugin that gives Dovecot the browser's address (see its file).
+	install -d -o root -g root -m 0755 -- "${RC_ROOT}/plugins/mailnest_client_ip"
+	install_if_changed "${MAILNEST_TEMPLATES}/roundcube/plugins/mailnest_client_ip/mailnest_client_ip.php" \
+		"${RC_ROOT}/plugins/mailnest_client_ip/mailnest_client_ip.php" root:root 0644 && changed=0
 	return "${changed}"
 }
 

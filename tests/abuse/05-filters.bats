@@ -76,11 +76,19 @@ ignores() {	# FILTER LINE: LINE is no failure at all
 	bans 10.231.0.91 /etc/fail2ban/filter.d/nginx-limit-req.conf '2026/11/24 02:06:42 [warn] 1234#1234: *56 limiting requests, excess: 5.120 by zone "mailnest_login", client: 10.231.0.91, server: mail.example.test, request: "POST /api/v1/sessions HTTP/1.1", host: "mail.example.test"'
 }
 
-@test "Postfix (maillog_file format): failed SASL logins count, a lost auth server does not" {
-	local f="/etc/fail2ban/filter.d/postfix.conf[mode=auth]"
+@test "Postfix (maillog_file format): every failed SASL login counts, also when Postfix stopped waiting for Dovecot" {
+	local f="${FILTERS}/mailnest-postfix-sasl.conf"
 	bans 10.231.0.91 "${f}" "Nov 24 02:07:53 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=alice@example.test"
 	bans 10.231.0.91 "${f}" "Nov 24 02:07:53 mail postfix/submissions/smtpd[1299]: warning: unknown[10.231.0.91]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=alice@example.test"
-	ignores "${f}" "Nov 24 02:07:41 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL PLAIN authentication failed: Connection lost to authentication server, sasl_username=(unavailable)"
+	# Dovecot's penalty for the guessing address outlasted Postfix's 10 s.
+	bans 10.231.0.91 "${f}" "Nov 24 02:07:41 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL PLAIN authentication failed: Connection lost to authentication server, sasl_username=(unavailable)"
+	bans 2001:db8::7 "${f}" "Nov 24 02:07:41 mail postfix/submissions/smtpd[1299]: warning: host.example.org[2001:db8::7]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=alice@example.test"
+	# the client's address comes first: a user name cannot name another
+	bans 10.231.0.91 "${f}" "Nov 24 02:07:53 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL LOGIN authentication failed: x, sasl_username=a unknown[10.231.0.92]: SASL PLAIN authentication failed: x"
+	# No password guessed.
+	ignores "${f}" "Nov 24 02:07:41 mail postfix/submission/smtpd[1299]: warning: unknown[10.231.0.91]: SASL FOO authentication failed: Invalid authentication mechanism"
+	ignores "${f}" "Nov 24 02:07:41 mail postfix/submission/smtpd[1299]: disconnect from unknown[10.231.0.91] ehlo=2 starttls=1 auth=0/1 quit=1 commands=4/5"
+	ignores "${f}" "Nov 24 02:07:41 mail postfix/smtpd[1299]: warning: hostname x does not resolve to address 10.231.0.91"
 }
 
 @test "Dovecot (auth_verbose): every failed password or unknown user counts, for the client address" {
@@ -95,6 +103,9 @@ ignores() {	# FILTER LINE: LINE is no failure at all
 @test "Dovecot (log_path format): a connection that failed to log in counts" {
 	local f=/etc/fail2ban/filter.d/dovecot.conf
 	bans 10.231.0.91 "${f}" "Nov 24 02:10:20 imap-login: Info: Disconnected: Connection closed (auth failed, 6 attempts in 69 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS: Connection closed, session=<tM0/MvxgWp0K5wBb>"
+	# A webmail login: Roundcube connects from loopback and names the
+	# browser's address (IMAP ID), which Dovecot logs as rip.
+	bans 10.231.0.91 "${f}" "Dec 03 12:43:06 imap-login: Info: Disconnected: Connection closed (auth failed, 1 attempts in 2 secs): user=<alice@example.test>, method=PLAIN, rip=10.231.0.91, lip=127.0.0.1, TLS, session=<RBW/GbphAt8K5wDG>"
 	bans 10.231.0.91 "${f}" "Nov 24 02:07:15 pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 2 attempts in 8 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<FpjhKvxg0M0K5wBb>"
 	ignores "${f}" "Nov 24 01:55:20 pop3-login: Info: Disconnected: Connection closed (no auth attempts in 0 secs): user=<>, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<YJLBAPxg2qV/AAAB>"
 }

@@ -49,7 +49,7 @@ $config['product_name'] = '${MAILNEST_HOSTNAME} webmail';
 $config['support_url'] = 'https://${MAILNEST_HOSTNAME}/account.html';
 $config['skin'] = 'elastic';
 $config['enable_spellcheck'] = false;
-$config['plugins'] = ['password', 'archive', 'zipdownload'];
+$config['plugins'] = ['mailnest_client_ip', 'password', 'archive', 'zipdownload'];
 
 // Password changes go to accountd (plugins/password/drivers/mailnest.php),
 // which validates the new password and revokes the other sessions.
