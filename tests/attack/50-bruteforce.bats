@@ -8,7 +8,8 @@
 # 443, 465, 587, 993 and 995, while other strangers keep every port; the
 # answers to an unknown user and to a wrong password are the same. Stranger
 # 8 logs in to the webmail while stranger 7 guesses there, in normal time,
-# and Dovecot logs stranger 8's own address for it.
+# and Dovecot logs stranger 8's own address for it; a stranger cannot name
+# another address itself; a Dovecot restart fails no legitimate SMTP AUTH.
 
 # ATTACK_* come from tests/attack/run, BATS_* from bats.
 # shellcheck disable=SC2154
@@ -257,6 +258,38 @@ timed_webmail_login() {
 	# Dovecot logged that webmail login with stranger 8's own address.
 	dovecot_log | grep -qF "Login: user=<${WEBMAIL_EMAIL}>, method=PLAIN, rip=${ip8}, lip=127.0.0.1" ||
 		fail "Dovecot did not log stranger 8's address (${ip8}) for the webmail login"
+}
+
+# smtp_auth_ok N EMAIL PASSWORD: stranger N's SMTP AUTH on 587 succeeds.
+smtp_auth_ok() {
+	from_stranger "$1" swaks --server "${ATTACK_MAIL_IP}" --port 587 --tls --quit-after AUTH --timeout 30 \
+		--auth PLAIN --auth-user "$2" --auth-password "$3" 2>&1 | grep -q '^<~ *235 '
+}
+
+# dovecot_serves: Dovecot answers IMAPS and Postfix's SASL socket is there.
+dovecot_serves() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	on_mail bash -c 'test -S /var/spool/postfix/private/auth && exec 3<>/dev/tcp/127.0.0.1/993'
+}
+
+@test "a Dovecot restart does not make a legitimate SMTP user fail (nor get banned): Postfix reconnects before the next AUTH" {
+	local i ip8
+	ip8=$(stranger_ip 8)
+	# Postfix's smtpd processes hold their connection to Dovecot's auth
+	# socket between clients: two of them now know the Dovecot to go.
+	smtp_auth_ok 8 "${WEBMAIL_EMAIL}" "${WEBMAIL_PASSWORD}" || fail "AUTH before the restart failed"
+	smtp_auth_ok 8 "${WEBMAIL_EMAIL}" "${WEBMAIL_PASSWORD}" || fail "AUTH before the restart failed"
+	on_mail service dovecot restart >/dev/null 2>&1
+	wait_until 30 dovecot_serves || fail "Dovecot did not come back"
+	for i in 1 2 3 4 5 6; do
+		smtp_auth_ok 8 "${WEBMAIL_EMAIL}" "${WEBMAIL_PASSWORD}" || fail "AUTH ${i} after the restart failed"
+	done
+	if on_mail grep -q "\[${ip8}\]: SASL .* authentication failed" /var/log/mail.log; then
+		fail "Postfix logged a failed AUTH for ${ip8}"
+	fi
+	if banned_in mailnest-smtp-auth "${ip8}"; then
+		fail "${ip8} was banned"
+	fi
 }
 
 @test "the webmail answers a known webmail user's wrong password as it answers an unknown user, also after three of them" {
