@@ -9,34 +9,54 @@
 // itself. One process: it serves every Postfix connection from its threads,
 // and it must stay one, because it holds the sending counters in memory
 // (policyd/README.md, "How it is fast").
+//
+// The second app, mailnest-policyd-milter, is the same binary run as
+// `mailnest-policyd milter`: the From:/Sender: check Postfix asks before
+// OpenDKIM signs (policyd/README.md, "The From: milter"). A process of its
+// own because libmilter takes over the main loop and the signals; it keeps
+// no state, and while it is down Postfix defers the mail it would judge
+// (milter_default_action = tempfail).
 'use strict';
+
+const common = {
+	interpreter: 'none',
+	exec_mode: 'fork',
+	instances: 1,
+	merge_logs: true, // one file, no -0 suffix
+	cwd: '/var/lib/policyd',
+	env: {
+		POLICYD_CONFIG_FILE: '/etc/mailnest/policyd.env',
+	},
+	time: true,
+	// While it is down Postfix defers mail (default_action / tempfail):
+	// come back at once, backing off only while it keeps crashing.
+	autorestart: true,
+	exp_backoff_restart_delay: 100,
+	min_uptime: 5000,
+	max_restarts: 50,
+	watch: false,
+};
 
 module.exports = {
 	apps: [
 		{
+			...common,
 			name: 'mailnest-policyd',
 			script: '/opt/mailnest/policyd/current/bin/mailnest-policyd',
 			args: 'serve',
-			interpreter: 'none',
-			exec_mode: 'fork',
-			instances: 1,
-			merge_logs: true, // one file, no -0 suffix
-			cwd: '/var/lib/policyd',
-			env: {
-				POLICYD_CONFIG_FILE: '/etc/mailnest/policyd.env',
-			},
 			out_file: '/var/log/mailnest-policyd/policyd.log',
 			error_file: '/var/log/mailnest-policyd/policyd.error.log',
-			time: true,
-			// While it is down Postfix defers submissions (default_action):
-			// come back at once, backing off only while it keeps crashing.
-			autorestart: true,
-			exp_backoff_restart_delay: 100,
-			min_uptime: 5000,
-			max_restarts: 50,
 			// It lets connections finish the request in hand for up to 5 s.
 			kill_timeout: 8000,
-			watch: false,
+		},
+		{
+			...common,
+			name: 'mailnest-policyd-milter',
+			script: '/opt/mailnest/policyd/current/bin/mailnest-policyd',
+			args: 'milter',
+			out_file: '/var/log/mailnest-policyd/milter.log',
+			error_file: '/var/log/mailnest-policyd/milter.error.log',
+			kill_timeout: 8000,
 		},
 	],
 };

@@ -26,6 +26,9 @@ readonly PACKAGES=(
 	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-mysql
 	meson ninja-build pkg-config gcc libc6-dev
 	libmicrohttpd-dev libjansson-dev libmariadb-dev libsodium-dev libcmocka-dev
+	# policyd's milter (the From: check): libmilter and GMime 3, with their
+	# runtime libraries (libmilter1.0.1, libgmime-3.0-0) as dependencies.
+	libmilter-dev libgmime-3.0-dev
 	gettext-base openssl ca-certificates ssl-cert curl logrotate cron procps
 	opendkim opendkim-tools opendmarc postfix-policyd-spf-python
 	nginx php-fpm php-mysql php-intl php-mbstring php-xml php-zip php-gd php-curl

@@ -56,9 +56,12 @@ main_settings() {
 	# verifies the rest, then OpenDMARC judges port-25 mail; SPF is asked at
 	# RCPT on port 25 only. A trial has no DNS to check SPF or DMARC against:
 	# there only OpenDKIM (signing needs no DNS) stands in front of mail.
-	local milters="unix:opendkim/opendkim.sock, unix:opendmarc/opendmarc.sock" spf_check=", check_policy_service unix:private/policyd-spf"
+	# First of all, policyd's milter (install/66-policyd.sh) refuses a
+	# From:/Sender: the login does not own (587/465) or in one of our
+	# domains (25), so that a refused message never reaches OpenDKIM.
+	local milters="unix:mailnest/milter, unix:opendkim/opendkim.sock, unix:opendmarc/opendmarc.sock" spf_check=", check_policy_service unix:private/policyd-spf"
 	if [[ ${MAILNEST_DNS} == no ]]; then
-		milters="unix:opendkim/opendkim.sock"
+		milters="unix:mailnest/milter, unix:opendkim/opendkim.sock"
 		spf_check=""
 	fi
 	[[ -e /proc/net/if_inet6 ]] && protocols=all

@@ -20,6 +20,16 @@
 # foreign daemon cannot create its socket there without being root or in
 # group postfix, which would let it read Postfix's database passwords). It is
 # restarted only when its build, settings or PM2 file changed.
+#
+# The same binary, run as `mailnest-policyd milter` (a second app of the same
+# PM2, same user, same settings and database user), is the milter that
+# 60-postfix.sh puts in front of OpenDKIM: on 587/465 every From:/Sender:
+# address must be the login's own (its mailbox and the aliases delivered to
+# it, as sender-login-maps.cf grants the envelope), and on port 25 none may
+# be in one of our domains; so our DKIM key signs only mail that passed. It
+# listens on /var/spool/postfix/mailnest/milter, beside the policy socket. A
+# process of its own because libmilter owns the main loop and the signals
+# (policyd/README.md, "The From: milter").
 
 # Predicates are called in conditions on purpose; none relies on set -e.
 # shellcheck disable=SC2310
@@ -37,6 +47,7 @@ readonly ECOSYSTEM=${BASE}/ecosystem.config.js
 readonly SOCKET_DIR=/var/spool/postfix/mailnest
 readonly FINGERPRINT=${MAILNEST_STATE}/policyd.fingerprint
 readonly APP=mailnest-policyd
+readonly MILTER_APP=mailnest-policyd-milter
 
 ensure_user() {
 	if ! getent passwd "${USER_NAME}" >/dev/null; then
@@ -116,6 +127,7 @@ write_env_file() {
 # (PUT /api/v1/admin/mailboxes/{email}/send-limits, accountd limits set).
 POLICYD_SOCKET=${SOCKET_DIR}/policy
 POLICYD_METRICS_SOCKET=${HOME_DIR}/metrics.sock
+POLICYD_MILTER_SOCKET=${SOCKET_DIR}/milter
 POLICYD_DB_SOCKET=/run/mysqld/mysqld.sock
 POLICYD_DB_NAME=mailnest
 POLICYD_DB_USER=policyd
@@ -161,18 +173,22 @@ as_policyd() {
 		POLICYD_CONFIG_FILE="${ENV_FILE}" "$@"
 }
 
-policyd_pid() {
-	as_policyd pm2 pid "${APP}" 2>/dev/null | grep -E '^[1-9][0-9]*$'
+# app_pid APP: the pid of one of the two PM2 apps.
+app_pid() {
+	as_policyd pm2 pid "$1" 2>/dev/null | grep -E '^[1-9][0-9]*$'
 }
 
+# policyd_is_online: both apps, the policy service and the milter, run.
 policyd_is_online() {
-	local pid
-	pid=$(policyd_pid) || return 1
-	kill -0 "${pid}" 2>/dev/null
+	local app pid
+	for app in "${APP}" "${MILTER_APP}"; do
+		pid=$(app_pid "${app}") || return 1
+		kill -0 "${pid}" 2>/dev/null || return 1
+	done
 }
 
 socket_is_there() {
-	[[ -S ${SOCKET_DIR}/policy ]]
+	[[ -S ${SOCKET_DIR}/$1 ]]
 }
 
 fingerprint() {
@@ -237,9 +253,12 @@ main() {
 	else
 		say "mailnest-policyd is online under PM2 and unchanged"
 	fi
-	wait_until 15 socket_is_there ||
+	wait_until 15 socket_is_there policy ||
 		die "mailnest-policyd does not listen on ${SOCKET_DIR}/policy; see ${LOG_DIR}/policyd.error.log"
 	say "mailnest-policyd answers on ${SOCKET_DIR}/policy"
+	wait_until 15 socket_is_there milter ||
+		die "mailnest-policyd milter does not listen on ${SOCKET_DIR}/milter; see ${LOG_DIR}/milter.error.log"
+	say "mailnest-policyd milter answers on ${SOCKET_DIR}/milter"
 }
 
 main "$@"
