@@ -118,3 +118,33 @@ port_open_from() {
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	from_stranger "$1" timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${ATTACK_MAIL_IP}" "$2" 2>/dev/null
 }
+
+# ---- relay, smuggling, own domain, idle flood (issue 12, items 2/3/6/7) ----
+
+# smtp_probe N ARGS...: tests/attack/smtp_probe.py run on stranger N (its
+# usage says what ARGS are).
+smtp_probe() {
+	local n=$1
+	shift
+	from_stranger "${n}" /usr/bin/python3 "${BATS_TEST_DIRNAME}/smtp_probe.py" "$@"
+}
+
+# mail_queue_recipients: one recipient a line of every message in Postfix's
+# queue on the mail host.
+mail_queue_recipients() {
+	on_mail postqueue -j | grep -o '"address": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'
+}
+
+# wait_mail_queue_empty SECONDS: Postfix's queue on the mail host drains.
+wait_mail_queue_empty() {
+	wait_until "$1" mail_queue_is_empty
+}
+
+# unlimited_sender EMAIL: no sending limits for EMAIL (mailnest-policyd would
+# otherwise stop a young account after 10 messages an hour).
+unlimited_sender() {
+	local out
+	out=$(mail_api PUT "/api/v1/admin/mailboxes/$1/send-limits" \
+		'{"messages_per_hour":0,"messages_per_day":0,"recipients_per_message":0,"recipients_per_day":0}')
+	[[ ${out##*$'\n'} == 200 ]] || { echo "send-limits $1: ${out}" >&2; return 1; }
+}
