@@ -219,12 +219,40 @@ install_cron() {
 CRON
 }
 
+# Log files made before Roundcube and PHP make them (with PHP-FPM's umask,
+# 0644): root, the adm group and Roundcube only (0640 roundcube:adm).
+# Debian's logrotate file for them would make the new files www-data's, which
+# our pool cannot write: it is diverted away (logrotate skips *.disabled) and
+# install/templates/logrotate-mailnest rotates them as roundcube instead.
+RC_LOG_FILES=(errors.log sendmail.log userlogins.log php-errors.log)
+log_files() {
+	local name file
+	for name in "${RC_LOG_FILES[@]}"; do
+		file=${RC_LOG_DIR}/${name}
+		[[ -e ${file} ]] || : >"${file}" || return 1
+		chown "${USER_NAME}:adm" -- "${file}" && chmod 0640 -- "${file}" || return 1
+	done
+	if [[ -f /etc/logrotate.d/roundcube-core ]] && ! dpkg-divert --list /etc/logrotate.d/roundcube-core | grep -q .; then
+		dpkg-divert --quiet --local --rename --divert /etc/logrotate.d/roundcube-core.disabled \
+			--add /etc/logrotate.d/roundcube-core || return 1
+	fi
+}
+
+# The plugin that keeps Roundcube's version out of its pages (see its file).
+install_no_version_plugin() {
+	local name=mailnest_no_version
+	install -d -o root -g root -m 0755 -- "${RC_ROOT}/plugins/${name}"
+	install_if_changed "${MAILNEST_TEMPLATES}/roundcube/plugins/${name}/${name}.php" \
+		"${RC_ROOT}/plugins/${name}/${name}.php" root:root 0644 || true
+}
+
 main() {
 	local version fpm_restart="" nginx_reload=""
 	version=$(php_version)
 	say "PHP ${version} with FPM"
 	step "system user ${USER_NAME}, its temp and log directories" ensure_user
 	choose_source
+	step "the plugin that keeps Roundcube's version out of its pages" install_no_version_plugin
 	step "database roundcube and the rights of its user" create_database
 	if render_settings; then
 		say "wrote ${RC_CONFIG_DIR}/config.inc.php and the password driver"
@@ -242,6 +270,7 @@ main() {
 	step "checking Nginx's configuration (nginx -t)" nginx -t -q
 	service_converge nginx "${nginx_reload}"
 	step "Roundcube's clean-up job, as ${USER_NAME}" install_cron
+	step "Roundcube's log files, 0640 ${USER_NAME}:adm" log_files
 	say "Roundcube answers at https://${MAILNEST_HOSTNAME}/mail/"
 }
 

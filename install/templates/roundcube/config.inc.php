@@ -50,6 +50,8 @@ $config['support_url'] = 'https://${MAILNEST_HOSTNAME}/account.html';
 $config['skin'] = 'elastic';
 $config['enable_spellcheck'] = false;
 $config['plugins'] = ['mailnest_client_ip', 'password', 'archive', 'zipdownload'];
+// No Roundcube version in the pages a stranger sees (plugins/mailnest_no_version).
+$config['plugins'][] = 'mailnest_no_version';
 
 // Password changes go to accountd (plugins/password/drivers/mailnest.php),
 // which validates the new password and revokes the other sessions.
