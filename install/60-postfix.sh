@@ -14,6 +14,10 @@
 # database outage defers mail and never bounces it. Mail goes to Dovecot over
 # LMTP on a unix socket in the chroot. TLS 1.2+ with the Mozilla
 # "intermediate" ciphers. A trial (no real domain) makes no DNS lookups.
+# On port 25 postscreen judges clients before smtpd sees them, a stranger
+# may not use one of our domains as MAIL FROM, and no client can hold more
+# than a few processes (port25_settings has the numbers); no port accepts
+# SMTP smuggling (smuggling_settings).
 # Settings go through postconf; Postfix is checked with `postfix check` and
 # reloaded only when its configuration or certificate changed.
 
