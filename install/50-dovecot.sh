@@ -14,6 +14,12 @@
 # webmail login, never 127.0.0.1. The whole configuration is one file,
 # /etc/dovecot/dovecot.conf, rendered from install/templates; it is checked
 # with `doveconf -n` before Dovecot is reloaded, and only when it changed.
+#
+# Dovecot 2.3 (Debian 12, Ubuntu 22.04 and 24.04) and 2.4 (Debian 13, Ubuntu
+# 26.04) speak different configuration languages. The templates hold both:
+# the few lines whose syntax differs are tagged "[2.3] " or "[2.4] ", and the
+# installed Dovecot's version picks which of them are rendered; everything
+# else, and so the behaviour, is shared.
 
 # Predicates are called in conditions on purpose; none relies on set -e.
 # shellcheck disable=SC2310
@@ -38,8 +44,36 @@ grant_dovecot() {
 	       ON mailnest.mailboxes TO 'dovecot'@'localhost';"
 }
 
+# dovecot_syntax: the configuration language of the installed Dovecot, "2.3"
+# or "2.4" (2.4 and every later 2.x), from `dovecot --version`.
+dovecot_syntax() {
+	local version major minor
+	version=$(dovecot --version)
+	IFS=. read -r major minor _ <<<"${version%% *}"
+	if [[ ${major} != 2 || ! ${minor} =~ ^[0-9]+$ ]] || ((minor < 3)); then
+		die "Dovecot ${version} is not supported (2.3 or 2.4 is)"
+	fi
+	if ((minor == 3)); then printf '2.3'; else printf '2.4'; fi
+}
+
+# render_dovecot SYNTAX TEMPLATE DST OWNER:GROUP MODE VAR...: render as
+# render() does, keeping only the lines of SYNTAX's version: a line tagged
+# "[SYNTAX] " loses its tag, a line tagged for another version is dropped.
+render_dovecot() {
+	local syntax=$1 tmpl=$2 dst=$3 owner=$4 mode=$5 var list=""
+	shift 5
+	[[ -f ${MAILNEST_TEMPLATES}/${tmpl} ]] || die "template ${tmpl} is missing"
+	for var in "$@"; do
+		[[ -v ${var} ]] || die "template ${tmpl}: variable ${var} is not set"
+		export "${var?}"
+		list+="\${${var}} "
+	done
+	sed -e "s/^\[${syntax//./\.}\] //" -e '/^\[[0-9.]*\] /d' -- "${MAILNEST_TEMPLATES}/${tmpl}" |
+		envsubst "${list}" | write_if_changed "${dst}" "${owner}" "${mode}"
+}
+
 render_config() {
-	local changed=1
+	local changed=1 syntax=$1
 	# Variables of the templates.
 	VMAIL_UID=$(id -u vmail)
 	VMAIL_GID=$(id -g vmail)
@@ -60,9 +94,9 @@ render_config() {
 	export VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL \
 		DB_PASSWORD DOVECOT_LISTEN DOVECOT_LOG_SETTINGS QUOTA_TEMPFAIL
 
-	render dovecot-sql.conf.ext /etc/dovecot/mailnest-sql.conf.ext root:dovecot 0640 \
-		DB_PASSWORD && changed=0
-	render dovecot.conf /etc/dovecot/dovecot.conf root:root 0644 \
+	render_dovecot "${syntax}" dovecot-sql.conf.ext /etc/dovecot/mailnest-sql.conf.ext \
+		root:dovecot 0640 DB_PASSWORD && changed=0
+	render_dovecot "${syntax}" dovecot.conf /etc/dovecot/dovecot.conf root:root 0644 \
 		DOVECOT_LISTEN DOVECOT_LOG_SETTINGS VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY \
 		TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL MAILNEST_DOMAIN MAILNEST_QUOTA_FULL \
 		QUOTA_TEMPFAIL && changed=0
@@ -70,10 +104,12 @@ render_config() {
 }
 
 main() {
-	local reload=""
+	local reload="" syntax
+	syntax=$(dovecot_syntax)
+	say "Dovecot $(dovecot --version): configuration in ${syntax} syntax"
 	step "vmail user and /var/vmail" ensure_vmail
 	step "granting dovecot SELECT on the columns it reads" grant_dovecot
-	if render_config; then
+	if render_config "${syntax}"; then
 		say "rendered /etc/dovecot/dovecot.conf and mailnest-sql.conf.ext"
 		reload=reload
 	else

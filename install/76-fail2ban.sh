@@ -23,7 +23,7 @@
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly F2B_ETC=/etc/fail2ban
-readonly FILTERS=(mailnest-accountd mailnest-nginx-api mailnest-postfix-sasl)
+readonly FILTERS=(mailnest-accountd mailnest-dovecot mailnest-nginx-api mailnest-postfix-sasl)
 readonly SYSLOG_MAIL=/var/log/mail.log
 readonly AUTH_LOG=/var/log/auth.log
 readonly NGINX_LOG_DIR=/var/log/nginx

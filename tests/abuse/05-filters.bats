@@ -91,8 +91,19 @@ ignores() {	# FILTER LINE: LINE is no failure at all
 	ignores "${f}" "Nov 24 02:07:41 mail postfix/smtpd[1299]: warning: hostname x does not resolve to address 10.231.0.91"
 }
 
+# dovecot_filter: our IMAP/POP3 filter beside Debian's dovecot filter, which it
+# includes (prints its path).
+dovecot_filter() {
+	local dir=${BATS_TEST_TMPDIR}/filter.d
+	mkdir -p -- "${dir}"
+	cp -- /etc/fail2ban/filter.d/common.conf /etc/fail2ban/filter.d/dovecot.conf \
+		"${FILTERS}/mailnest-dovecot.conf" "${dir}/"
+	printf '%s' "${dir}/mailnest-dovecot.conf"
+}
+
 @test "Dovecot (auth_verbose): every failed password or unknown user counts, for the client address" {
-	local f=/etc/fail2ban/filter.d/dovecot.conf
+	local f
+	f=$(dovecot_filter)
 	bans 10.231.0.91 "${f}" "Nov 24 06:28:42 auth-worker(2147): Info: conn unix:auth-worker (pid=2142,uid=103): auth-worker<1>: sql(v@example.test,10.231.0.91,<1FhV0v9grqV/AAAB>): Password mismatch"
 	bans 10.231.0.91 "${f}" "Nov 24 06:28:58 auth-worker(2147): Info: conn unix:auth-worker (pid=2142,uid=103): auth-worker<3>: sql(nosuch@example.test,10.231.0.91,<k/LQ0v9gdOZ/AAAB>): unknown user"
 	bans 10.231.0.91 "${f}" "Nov 24 06:31:28 auth: Info: sql(nosuch2@example.test,10.231.0.91,<lCRF1/9g9Ip/AAAB>): unknown user"
@@ -101,11 +112,37 @@ ignores() {	# FILTER LINE: LINE is no failure at all
 }
 
 @test "Dovecot (log_path format): a connection that failed to log in counts" {
-	local f=/etc/fail2ban/filter.d/dovecot.conf
+	local f
+	f=$(dovecot_filter)
 	bans 10.231.0.91 "${f}" "Nov 24 02:10:20 imap-login: Info: Disconnected: Connection closed (auth failed, 6 attempts in 69 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS: Connection closed, session=<tM0/MvxgWp0K5wBb>"
 	# A webmail login: Roundcube connects from loopback and names the
 	# browser's address (IMAP ID), which Dovecot logs as rip.
 	bans 10.231.0.91 "${f}" "Dec 03 12:43:06 imap-login: Info: Disconnected: Connection closed (auth failed, 1 attempts in 2 secs): user=<alice@example.test>, method=PLAIN, rip=10.231.0.91, lip=127.0.0.1, TLS, session=<RBW/GbphAt8K5wDG>"
 	bans 10.231.0.91 "${f}" "Nov 24 02:07:15 pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 2 attempts in 8 secs): user=<nobody@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<FpjhKvxg0M0K5wBb>"
 	ignores "${f}" "Nov 24 01:55:20 pop3-login: Info: Disconnected: Connection closed (no auth attempts in 0 secs): user=<>, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<YJLBAPxg2qV/AAAB>"
+}
+
+# Dovecot 2.4 (Debian 13), captured from an installed one: other prefixes, and
+# "Login aborted" where 2.3 says "Disconnected".
+@test "Dovecot 2.4: every failed password, unknown user and failed connection counts, for the client address" {
+	local f
+	f=$(dovecot_filter)
+	bans 10.231.0.91 "${f}" "Dec 03 12:41:47 auth-worker(v@example.test,10.231.0.91)<168><4AkrFbph9oZ/AAAB>: request [6]: Info: Password mismatch"
+	bans 10.231.0.91 "${f}" "Dec 03 12:42:30 auth-worker(v@example.test,10.231.0.91)<168><JBB9F7phEr9/AAAB>: request [14]: Info: sql: Password mismatch"
+	bans 10.231.0.91 "${f}" "Dec 03 12:42:18 auth-worker(nosuch@example.test,10.231.0.91)<168><xNkMF7phrOh/AAAB>: request [10]: Info: sql: unknown user"
+	bans 10.231.0.91 "${f}" "Dec 03 12:41:49 imap-login: Info: Login aborted: Connection closed (auth failed, 1 attempts in 2 secs) (auth_failed): user=<v@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS: Connection closed, session=<4AkrFbph9oZ/AAAB>"
+	bans 10.231.0.91 "${f}" "Dec 03 12:42:32 pop3-login: Info: Login aborted: Connection closed (auth failed, 1 attempts in 6 secs) (auth_failed): user=<v@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<JBB9F7phEr9/AAAB>"
+	# through syslog or the journal: "dovecot: " in front, no "Info: "
+	bans 10.231.0.91 "${f}" "Dec  3 12:42:30 mail dovecot: auth-worker(v@example.test,10.231.0.91)<168><JBB9F7phEr9/AAAB>: request [14]: sql: Password mismatch"
+	bans 10.231.0.91 "${f}" "Dec  3 12:42:32 mail dovecot: imap-login: Login aborted: Connection closed (auth failed, 1 attempts in 6 secs) (auth_failed): user=<v@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<JBB9F7phEr9/AAAB>"
+	ignores "${f}" "Dec 03 12:41:53 imap-login: Info: Logged in: user=<v@example.test>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, mpid=180, TLS, session=<7MJLFbphzth/AAAB>"
+}
+
+@test "Dovecot 2.4: a user name cannot get another address banned" {
+	local f
+	f=$(dovecot_filter)
+	# the user name comes before rip=: the last rip= of the line is the client's
+	bans 10.231.0.91 "${f}" "Dec 03 12:42:33 imap-login: Info: Login aborted: Connection closed (auth failed, 1 attempts in 6 secs) (auth_failed): user=<a>, method=PLAIN, rip=10.231.0.92, lip=10.231.0.90, TLS, session=<x>>, method=PLAIN, rip=10.231.0.91, lip=10.231.0.90, TLS, session=<JBB9F7phEr9/AAAB>"
+	ignores "${f}" "Dec 03 12:41:47 auth-worker(x,10.231.0.92,10.231.0.91)<168><4AkrFbph9oZ/AAAB>: request [6]: Info: Password mismatch"
+	ignores "${f}" "Dec 03 12:41:47 auth-worker(x)<y,10.231.0.92)<168><4AkrFbph9oZ/AAAB>: request [6]: Info: Password mismatch"
 }
