@@ -63,6 +63,10 @@ render_dovecot() {
 	local syntax=$1 tmpl=$2 dst=$3 owner=$4 mode=$5 var list=""
 	shift 5
 	[[ -f ${MAILNEST_TEMPLATES}/${tmpl} ]] || die "template ${tmpl} is missing"
+	# A mistyped tag would put a line into both versions, or into neither.
+	if grep -nE '^\[[^]]*\]' -- "${MAILNEST_TEMPLATES}/${tmpl}" | grep -vE '^[0-9]+:\[2\.[34]\] '; then
+		die "template ${tmpl}: the lines above have a tag other than \"[2.3] \" or \"[2.4] \""
+	fi
 	for var in "$@"; do
 		[[ -v ${var} ]] || die "template ${tmpl}: variable ${var} is not set"
 		export "${var?}"

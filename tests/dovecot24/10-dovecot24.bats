@@ -63,6 +63,25 @@ setup_file() {
 	assert_output 'imap pop3 lmtp'
 }
 
+# tls PORT ARGS...: the handshake's summary line ("New, TLSv1.2, Cipher is ...").
+tls() {
+	local port=$1
+	shift
+	openssl s_client -connect "127.0.0.1:${port}" "$@" </dev/null 2>&1 | grep -E '^New, |^subject='
+}
+
+@test "IMAPS and POP3S: our certificate, TLS 1.2 with the intermediate ciphers only (DHE with our DH file), TLS 1.3" {
+	run tls 993 -tls1_2
+	assert_output --partial 'subject=CN=mail.example.test'
+	assert_output --regexp 'New, TLSv1\.2, Cipher is ECDHE-'
+	run tls 995 -tls1_2 -cipher DHE-RSA-AES128-GCM-SHA256
+	assert_output --partial 'New, TLSv1.2, Cipher is DHE-RSA-AES128-GCM-SHA256'
+	run tls 993 -tls1_2 -cipher AES128-SHA
+	refute_output --partial 'Cipher is AES128-SHA'
+	run tls 995 -tls1_3
+	assert_output --partial 'New, TLSv1.3, Cipher is TLS_'
+}
+
 @test "IMAPS and POP3S logins with the {ARGON2ID} hash accountd stored; a wrong password fails" {
 	run mariadb -N -e "SELECT password_hash FROM mailnest.mailboxes WHERE email = 'made-by-accountd@example.test'"
 	assert_output --regexp '^\{ARGON2ID\}\$argon2id\$v=19\$m=19456,t=2,p=1\$'
