@@ -298,7 +298,7 @@ dovecot_serves() {
 	limit=$(on_mail php -r 'foreach (glob("{/etc/roundcube,/opt/mailnest/roundcube/*/config}/config.inc.php", GLOB_BRACE) as $f) { include $f; }
 		echo (int) ($config["login_rate_limit"] ?? 3);' 2>/dev/null || echo 3)
 	((limit == 0)) ||
-		skip "Roundcube's login_rate_limit is ${limit}: after ${limit} failures in a minute it refuses a user it knows with 'Too many failed login attempts' (unknown users never), without asking Dovecot"
+		fail "Roundcube's login_rate_limit is ${limit}: after ${limit} failures in a minute it refuses a user it knows with 'Too many failed login attempts' (unknown users never), without asking Dovecot"
 	for i in 1 2 3 4; do
 		answer=$(webmail_try 8 "${WEBMAIL_EMAIL}" "wrong-password-${i}")
 		[[ ${answer} == '401 "Login failed."' ]] || fail "wrong password ${i}: ${answer}"

@@ -35,7 +35,12 @@ $config['des_key'] = '${RC_DES_KEY}';
 $config['cipher_method'] = 'AES-256-CBC';
 $config['ip_check'] = true;
 $config['session_samesite'] = 'Strict';
-$config['login_rate_limit'] = 3;
+// Roundcube's own per-user lock is off: it counts failures for a user from
+// any address (so anyone could lock a user out, and learn who uses the
+// webmail), and the attempts it refuses never reach Dovecot, so they would
+// not count towards a ban. Guessers are banned per address instead (Dovecot
+// sees the browser's address through our mailnest_client_ip plugin).
+$config['login_rate_limit'] = 0;
 $config['x_frame_options'] = 'sameorigin';
 $config['request_path'] = '/mail/';
 
