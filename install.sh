@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # mailnest one-command installer for the mail core.
 #
-#   sudo ./install.sh [--domain DOMAIN] [--hostname HOST] [--cert FILE --key FILE]
+#   sudo ./install.sh [--domain DOMAIN] [--hostname HOST] [--cert FILE --key FILE] [--force-os]
+#
+# It runs on Debian 12 and 13 and Ubuntu 22.04, 24.04 and 26.04 (from
+# /etc/os-release) and refuses any other system before changing anything.
 #
 # Without options it sets up a local trial for example.test with the host
 # name mail.example.test and a self-signed certificate. The settings are
@@ -24,12 +27,14 @@ source "${MAILNEST_SRC}/install/lib.sh"
 
 usage() {
 	cat <<USAGE
-usage: sudo ./install.sh [--domain DOMAIN] [--hostname HOST] [--cert FILE --key FILE]
+usage: sudo ./install.sh [--domain DOMAIN] [--hostname HOST] [--cert FILE --key FILE] [--force-os]
   --domain DOMAIN      the first mail domain (default: example.test, a local trial)
   --hostname HOST      this server's name in DNS, the MX (default: mail.DOMAIN)
   --cert FILE --key FILE
                        PEM certificate chain and private key for HOST
                        (default: a self-signed certificate)
+  --force-os           install on a system other than Debian 12/13 and
+                       Ubuntu 22.04/24.04/26.04 (untested there)
 Settings are kept in ${MAILNEST_CONF}; run again at any time to converge.
 USAGE
 }
@@ -65,18 +70,20 @@ valid_hostname() {
 }
 
 main() {
-	local opt_domain="" opt_hostname="" opt_cert="" opt_key="" script
+	local opt_domain="" opt_hostname="" opt_cert="" opt_key="" opt_force_os=no script
 	while (($# > 0)); do
 		case $1 in
 		--domain) opt_domain=${2:?--domain needs a value}; shift 2 ;;
 		--hostname) opt_hostname=${2:?--hostname needs a value}; shift 2 ;;
 		--cert) opt_cert=${2:?--cert needs a file}; shift 2 ;;
 		--key) opt_key=${2:?--key needs a file}; shift 2 ;;
+		--force-os) opt_force_os=yes; shift ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; exit 64 ;;
 		esac
 	done
 	((EUID == 0)) || die "run as root: sudo ./install.sh"
+	os_check "${opt_force_os}"
 	if [[ -n ${opt_cert} || -n ${opt_key} ]]; then
 		[[ -n ${opt_cert} && -n ${opt_key} ]] || die "--cert and --key go together"
 		[[ -r ${opt_cert} && -r ${opt_key} ]] || die "cannot read ${opt_cert} or ${opt_key}"

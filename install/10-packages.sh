@@ -11,7 +11,7 @@
 # answered beforehand: Postfix with "No configuration" (install/60-postfix.sh
 # writes the whole configuration itself), Roundcube without dbconfig (its
 # database is made by our own script). PM2, which supervises accountd, comes from
-# npm, the only source outside the distribution; Node.js is taken from the
+# npm (a pinned version), the only source outside the distribution; Node.js is taken from the
 # distribution when it is missing. apt is asked only when something is absent,
 # so a re-run does not touch the network.
 
@@ -37,6 +37,11 @@ readonly PACKAGES=(
 	# fail2ban; Debian 12 has no syslog file to read by default).
 	fail2ban python3-systemd nftables
 )
+
+# PM2, pinned: the newest release whose package.json `engines` accepts the
+# oldest Node.js of the supported systems (Ubuntu 22.04's 12.22; PM2 6
+# wants Node.js 16). `npm view pm2@VERSION engines` shows it.
+readonly PM2_VERSION=5.4.3
 
 missing_packages() {
 	local pkg status
@@ -74,7 +79,7 @@ main() {
 		step "installing Node.js and npm" apt_install nodejs npm
 	fi
 	if ! command -v pm2 >/dev/null 2>&1; then
-		step "installing PM2 from npm" npm install -g --no-fund --no-audit pm2
+		step "installing PM2 ${PM2_VERSION} from npm" npm install -g --no-fund --no-audit "pm2@${PM2_VERSION}"
 	else
 		say "PM2 is installed"
 	fi

@@ -110,9 +110,13 @@ ACCOUNTD_RATE_LIMIT_DIR=${HOME_DIR}/ratelimit
 ENV
 }
 
+# (From its home: PM2's daemon keeps the working directory it was started
+# in, and the installer's, /root/... for one, is not the service user's to
+# enter.)
 as_accountd() {
-	runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
-		ACCOUNTD_CONFIG_FILE="${ENV_FILE}" "$@"
+	(cd -- "${HOME_DIR}" &&
+		runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
+			ACCOUNTD_CONFIG_FILE="${ENV_FILE}" "$@")
 }
 
 # prune_releases: keep the release in use and the two newest others (to

@@ -168,9 +168,13 @@ ${LOG_DIR}/*.log {
 ROTATE
 }
 
+# (From its home: PM2's daemon keeps the working directory it was started
+# in, and the installer's, /root/... for one, is not the service user's to
+# enter.)
 as_policyd() {
-	runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
-		POLICYD_CONFIG_FILE="${ENV_FILE}" "$@"
+	(cd -- "${HOME_DIR}" &&
+		runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
+			POLICYD_CONFIG_FILE="${ENV_FILE}" "$@")
 }
 
 # app_pid APP: the pid of one of the two PM2 apps.

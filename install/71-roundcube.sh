@@ -131,7 +131,8 @@ create_database() {
 }
 
 update_schema() {
-	runuser -u "${USER_NAME}" -- php "${RC_BIN}/updatedb.sh" --package=roundcube --dir="${RC_ROOT}/SQL"
+	# (from /: the installer's directory may be closed to that user)
+	(cd / && runuser -u "${USER_NAME}" -- php "${RC_BIN}/updatedb.sh" --package=roundcube --dir="${RC_ROOT}/SQL")
 }
 
 # ca_file: what Roundcube verifies the IMAP/SMTP certificate with: the

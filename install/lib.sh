@@ -224,3 +224,46 @@ tls_changed_for() {
 	install -d -m 0755 -- "${MAILNEST_STATE}"
 	printf '%s\n' "${now}" >"${stamp}"
 }
+
+# ---- the operating system ---------------------------------------------------
+
+# The systems the installer is tested on (tests/os/run), as "ID VERSION_ID"
+# from /etc/os-release.
+# shellcheck disable=SC2034
+readonly MAILNEST_SUPPORTED_OS=("debian 12" "debian 13" "ubuntu 22.04" "ubuntu 24.04" "ubuntu 26.04")
+
+# os_release_field KEY: the value of KEY in /etc/os-release (read, not
+# executed), without quotes; empty when absent.
+os_release_field() {
+	local key=$1 line value=""
+	[[ -r /etc/os-release ]] || return 0
+	while IFS= read -r line; do
+		if [[ ${line} == "${key}="* ]]; then
+			value=${line#*=}
+			value=${value#[\"\']}
+			value=${value%[\"\']}
+		fi
+	done </etc/os-release
+	printf '%s\n' "${value}"
+}
+
+# os_check FORCE: stop, before anything is changed, on a system that is not
+# in MAILNEST_SUPPORTED_OS, saying which ones are; FORCE "yes" (--force-os)
+# only warns.
+os_check() {
+	local force=$1 id version os supported
+	id=$(os_release_field ID)
+	version=$(os_release_field VERSION_ID)
+	os="${id} ${version}"
+	for supported in "${MAILNEST_SUPPORTED_OS[@]}"; do
+		[[ ${os} == "${supported}" ]] && return 0
+	done
+	local name
+	name=$(os_release_field PRETTY_NAME)
+	name=${name:-${os}}
+	if [[ ${force} == yes ]]; then
+		warn "${name} is not a supported system; going on because of --force-os"
+		return 0
+	fi
+	die "${name:-an unknown system (no /etc/os-release)} is not supported; mailnest installs on Debian 12, Debian 13, Ubuntu 22.04, Ubuntu 24.04 and Ubuntu 26.04 (--force-os tries anyway). Nothing was changed."
+}
