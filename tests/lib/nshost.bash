@@ -150,7 +150,7 @@ done
 # nshost_up NAME IP [DNS_IP]: create host NAME with address IP on the test
 # bridge; its /etc/resolv.conf names DNS_IP (or nothing, when not given).
 nshost_up() {
-	local name=$1 ip=$2 dns=${3-} unshare_pid pid i
+	local name=$1 ip=$2 dns=${3-} pid
 	_nshost_check_name "${name}" || return 1
 	[[ ${ip} =~ ^10\.231\.0\.[0-9]{1,3}$ ]] || _nshost_die "address must be in 10.231.0.0/24: ${ip}" || return 1
 	if [[ -f ${NSHOST_STATE}/${name}.pid ]]; then
@@ -159,16 +159,26 @@ nshost_up() {
 	mkdir -p -- "${NSHOST_STATE}"
 	_nshost_machine_packages || return 1
 	_nshost_bridge_up || return 1
+	pid=$(_nshost_spawn "${name}" /run/nshost-ready --mount-proc bash -c "${_NSHOST_INIT}" nshost-init "${name}") ||
+		return 1
+	_nshost_attach "${name}" "${ip}" "${dns}" "${pid}"
+}
 
-	setsid unshare --mount --net --pid --uts --ipc --fork --mount-proc \
-		bash -c "${_NSHOST_INIT}" nshost-init "${name}" \
+# _nshost_spawn NAME READY [--mount-proc] COMMAND...: start COMMAND, the init
+# of host NAME, in new mount, net, PID, UTS and IPC namespaces; wait until
+# the file READY exists in its mount namespace; record and print its PID.
+# Also used by tests/lib/osroot.bash.
+_nshost_spawn() {
+	local name=$1 ready=$2 unshare_pid pid i
+	shift 2
+	setsid unshare --mount --net --pid --uts --ipc --fork "$@" \
 		</dev/null >"${NSHOST_STATE}/${name}.log" 2>&1 3>&- &
 	# (fd 3 closed: bats waits for it at the end of a test file.)
 	unshare_pid=$!
 	# The init is unshare's only child; wait for it to say it is ready.
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		pid=$(pgrep -P "${unshare_pid}" | head -n 1 || true)
-		if [[ -n ${pid} ]] && nsenter -t "${pid}" -m test -e /run/nshost-ready 2>/dev/null; then
+		if [[ -n ${pid} ]] && nsenter -t "${pid}" -m -r test -e "${ready}" 2>/dev/null; then
 			break
 		fi
 		pid=""
@@ -181,21 +191,14 @@ nshost_up() {
 		_nshost_die "host ${name} did not start" || return 1
 	fi
 	printf '%s\n' "${pid}" >"${NSHOST_STATE}/${name}.pid"
-	_nshost_attach "${name}" "${ip}" "${dns}" "${pid}"
+	printf '%s\n' "${pid}"
 }
 
 # _nshost_attach NAME IP DNS_IP PID: give the host whose init is PID its
 # link to the bridge, its address, /etc/resolv.conf and /etc/hosts.
 _nshost_attach() {
 	local name=$1 ip=$2 dns=$3 pid=$4
-	ip link del "nsh-${name}" 2>/dev/null || true
-	# A host made again with the same address has a new MAC address: the
-	# machine must not keep sending to the old one.
-	ip neigh del "${ip}" dev "${NSHOST_BRIDGE}" 2>/dev/null || true
-	ip link add "nsh-${name}" type veth peer name eth0 netns "${pid}" || return 1
-	ip link set "nsh-${name}" master "${NSHOST_BRIDGE}" up || return 1
-	nsenter -t "${pid}" -n ip addr add "${ip}/${NSHOST_PREFIX}" dev eth0 || return 1
-	nsenter -t "${pid}" -n ip link set eth0 up || return 1
+	_nshost_link "${name}" "${ip}" "${pid}" || return 1
 
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	nshost_exec "${name}" bash -c '
@@ -204,6 +207,20 @@ _nshost_attach() {
 		if [ -n "$1" ]; then mv /etc/resolv.conf.nshost /etc/resolv.conf; else : >/etc/resolv.conf; rm -f /etc/resolv.conf.nshost; fi
 		printf "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n%s %s\n" "$2" "$3" >/etc/hosts
 	' nshost-setup "${dns}" "${ip}" "${name}"
+}
+
+# _nshost_link NAME IP PID: the link of host NAME (init PID) to the bridge,
+# with address IP. Also used by tests/lib/osroot.bash.
+_nshost_link() {
+	local name=$1 ip=$2 pid=$3
+	ip link del "nsh-${name}" 2>/dev/null || true
+	# A host made again with the same address has a new MAC address: the
+	# machine must not keep sending to the old one.
+	ip neigh del "${ip}" dev "${NSHOST_BRIDGE}" 2>/dev/null || true
+	ip link add "nsh-${name}" type veth peer name eth0 netns "${pid}" || return 1
+	ip link set "nsh-${name}" master "${NSHOST_BRIDGE}" up || return 1
+	nsenter -t "${pid}" -n ip addr add "${ip}/${NSHOST_PREFIX}" dev eth0 || return 1
+	nsenter -t "${pid}" -n ip link set eth0 up
 }
 
 # nshost_exec NAME COMMAND...: run COMMAND inside host NAME, as root, with a
