@@ -11,8 +11,9 @@
 # Ubuntu's /etc/resolv.conf (a link into /run/systemd/resolve once systemd
 # is unpacked) becomes a plain file again. The downloaded packages stay in
 # OSROOT_CACHE/debs/SYSTEM and are reused by the next build. A root is keyed
-# by its system, install/10-packages.sh and this recipe: a change of either
-# builds it again, a root already built is reused as it is.
+# by its system, install/10-packages.sh (the package list, the PM2 version)
+# and this recipe: a change of any builds it again; a root already built is
+# reused as it is (the systems' updates come with the next change).
 #
 # A host from such a root (osroot_up) is like tests/lib/nshost.bash's: an
 # overlay whose writable layer is a tmpfs on the cached root (which stays
@@ -66,7 +67,7 @@ osroot_key() {
 	repo=$(cd -- "${BASH_SOURCE[0]%/*}/../.." && pwd -P)
 	{
 		printf '%s %s %s\n' "$1" "${OSROOT_RECIPE}" "${OSROOT_EXTRA_PACKAGES[*]}"
-		cat -- "${repo}/install/10-packages.sh" "${repo}/install/lib.sh"
+		cat -- "${repo}/install/10-packages.sh"
 	} | sha256sum | cut -c1-16
 }
 
