@@ -120,6 +120,11 @@ main() {
 		say "Dovecot's configuration is unchanged"
 	fi
 	tls_changed_for dovecot && reload=reload
+	# Dovecot puts its LMTP, auth and quota-status sockets into Postfix's
+	# chroot. Postfix 3.10's package (Debian 13, Ubuntu 26.04) no longer
+	# makes its queue directories at install time (postfix check does it
+	# later, in 60-postfix): the one we need is made here, as Postfix would.
+	step "Postfix's private socket directory" install -d -o postfix -g root -m 0700 /var/spool/postfix/private
 	step "checking Dovecot's configuration (doveconf -n)" doveconf -n
 	service_converge dovecot "${reload}"
 	wait_until 15 test -S /var/spool/postfix/private/dovecot-lmtp ||

@@ -300,6 +300,9 @@ configure() {
 	smuggling_settings || return 1
 	port25_settings || return 1
 	printf '%s\n' "${MAILNEST_HOSTNAME}" >/etc/mailname
+	# Postfix 3.10's package (Debian 13, Ubuntu 26.04) no longer writes
+	# /etc/aliases; the local system accounts' mail goes to root.
+	[[ -f /etc/aliases ]] || printf '%s\n' "postmaster: root" >/etc/aliases
 	if [[ ! -f /etc/aliases.db || /etc/aliases -nt /etc/aliases.db ]]; then
 		newaliases
 	fi

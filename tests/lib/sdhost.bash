@@ -80,8 +80,9 @@ if [ -n "${first_boot}" ]; then
 	# Log files the machine'"'"'s own daemons wrote without a syslog: a
 	# server with systemd has its mail log in the journal only.
 	rm -f /var/log/mail.log /var/log/mail.err /var/log/mail.warn /var/log/dovecot.log
-	# and Postfix as Debian ships it: logging to syslog (the journal).
-	postconf -e "maillog_file ="
+	# and Postfix as Debian ships it: logging to syslog (the journal). With
+	# "No configuration" there is no main.cf, and syslog is the default.
+	if [ -f /etc/postfix/main.cf ]; then postconf -e "maillog_file ="; fi
 	printf "%s\n" "${name}" >/etc/hostname
 	# No consoles to log in on, no devices to manage.
 	for unit in getty@tty1.service console-getty.service serial-getty@ttyS0.service \
