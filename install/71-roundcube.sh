@@ -96,7 +96,17 @@ choose_source() {
 		RC_BIN=/usr/share/roundcube/bin
 		# Debian's PHP libraries (Guzzle, ...) are in /usr/share/php.
 		RC_CODE_DIRS=/var/lib/roundcube/:/usr/share/roundcube/:/etc/roundcube/:/usr/share/php/:/usr/share/javascript/
-		say "Roundcube from the distribution ($(dpkg-query -W -f='${Version}' roundcube-core 2>/dev/null || echo '?'))"
+		local rc_version
+		rc_version=$(dpkg-query -W -f='${Version}' roundcube-core 2>/dev/null || echo '?')
+		say "Roundcube from the distribution (${rc_version})"
+		# PHP 8.5 has a function array_first() of its own, which Roundcube
+		# before 1.6.12 declares again: every page is a fatal error (Ubuntu
+		# 26.04 ships 1.6.11 with PHP 8.5). Say so instead of installing a
+		# webmail that cannot start.
+		if dpkg --compare-versions "$(php_version)" ge 8.5 && dpkg --compare-versions "${rc_version#*:}" lt 1.6.12; then
+			die "the distribution's Roundcube ${rc_version} does not run on PHP $(php_version) (fixed upstream in 1.6.12)." \
+				"Set MAILNEST_ROUNDCUBE_URL and MAILNEST_ROUNDCUBE_SHA256 in ${MAILNEST_CONF} to a Roundcube release of 1.6.12 or later (README.md, Web) and run ./install.sh again."
+		fi
 	else
 		[[ ${MAILNEST_ROUNDCUBE_SHA256} =~ ^[0-9a-fA-F]{64}$ ]] ||
 			die "MAILNEST_ROUNDCUBE_URL needs MAILNEST_ROUNDCUBE_SHA256 (64 hex digits)"
