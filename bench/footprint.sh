@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Memory footprint of the whole stack (issue 13): PSS and RSS per program and
+# in total, idle and while mail flows.
+#
+#   sudo bench/footprint.sh [-k] [-n N] [-c C]
+#
+# Installs the stack in a throw-away host (tests/lib/nshost.bash), waits until
+# it is idle (bounded poll: the total PSS steady within 1 MiB for 5 s), and
+# prints a table of every process in the host's PID namespace grouped by
+# program: count, PSS and RSS in MiB from /proc/PID/smaps_rollup. PSS counts
+# a shared page once in all (split between the processes that map it), so
+# the PSS total is what the stack costs the machine; RSS counts it in every
+# process. Then the same while mail flows: N messages (500) of 1 KiB over C
+# sessions (8) to a local mailbox on port 25 of 127.0.0.1, sent by Postfix's
+# smtp-source from the host itself (its processes are left out of the table;
+# loopback is in $mynetworks, so Postfix's per-client rate limits, which
+# would hold a single sender to 60 connections a minute, do not apply), sampled
+# every 0.3 s: the table of the sample with the largest total PSS. Finally
+# the figures in Markdown, for the README. -k keeps the host (then
+# `nshost_down` it yourself).
+#
+# Environment: BENCH_HOST=fp1 BENCH_HOST_IP=10.231.0.240
+
+# Helper functions are called in conditions on purpose.
+# shellcheck disable=SC2310
+set -Eeuo pipefail
+shopt -s inherit_errexit
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+readonly here
+# shellcheck source=tests/lib/nshost.bash
+source "${here}/../tests/lib/nshost.bash"
+# shellcheck source=tests/lib/wait.bash
+source "${here}/../tests/lib/wait.bash"
+
+readonly host=${BENCH_HOST:-fp1} host_ip=${BENCH_HOST_IP:-10.231.0.240}
+readonly domain=example.test box=fp0
+
+say() { printf '%s\n' "$*"; }
+
+# sample: one line per process of the host: PROGRAM PSS_KIB RSS_KIB. The
+# program is the process's name (comm), prefixed with postfix/ or dovecot/ for
+# their many small programs (told by the executable's directory), except
+# where the name says too little: PM2's God daemons, nginx master/worker and
+# PHP-FPM master/pool.
+sample() {
+	# Expanded in the host, not here.
+	# shellcheck disable=SC2016
+	nshost_exec "${host}" bash -c '
+		for dir in /proc/[0-9]*; do
+			pid=${dir#/proc/}
+			[ "${pid}" != 1 ] && [ "${pid}" != $$ ] || continue
+			comm=$(cat "${dir}/comm" 2>/dev/null) || continue
+			args=$(tr "\0" " " <"${dir}/cmdline" 2>/dev/null) || continue
+			[ -n "${args}" ] || continue # kernel threads, zombies
+			case ${comm} in
+			smtp-source | bash | sleep | cat | tr | awk | sort) continue ;;
+			esac
+			case $(readlink "${dir}/exe" 2>/dev/null) in
+			/usr/lib/postfix/* | /usr/libexec/postfix/*) comm="postfix/${comm}" ;;
+			/usr/lib/dovecot/* | /usr/libexec/dovecot/* | /usr/sbin/dovecot) comm="dovecot/${comm}" ;;
+			esac
+			case ${args} in
+			"PM2 v"*"God Daemon"*) comm="PM2 God daemon" ;;
+			"nginx: master"*) comm="nginx master" ;;
+			"nginx: worker"*) comm="nginx worker" ;;
+			"php-fpm: master"*) comm="php-fpm master" ;;
+			"php-fpm: pool"*) comm="php-fpm pool" ;;
+			*fail2ban-server*) comm=fail2ban-server ;;
+			*policyd-spf*) comm=policyd-spf ;;
+			esac
+			awk -v name="${comm}" "
+				/^Rss:/ { rss = \$2 }
+				/^Pss:/ { pss = \$2 }
+				END { if (rss != \"\") printf \"%s\\t%d\\t%d\\n\", name, pss, rss }
+			" "${dir}/smaps_rollup" 2>/dev/null || true
+		done'
+}
+
+# table: the samples on standard input, grouped by program, largest PSS
+# first, with the total, as tab-separated PROGRAM COUNT PSS RSS (MiB).
+table() {
+	awk -F '\t' '
+		{ n[$1]++; pss[$1] += $2; rss[$1] += $3; tp += $2; tr += $3; tn++ }
+		END {
+			for (p in n) printf "%s\t%d\t%.1f\t%.1f\n", p, n[p], pss[p] / 1024, rss[p] / 1024 | "sort -t \"\t\" -k3,3 -g -r"
+			close("sort -t \"\t\" -k3,3 -g -r")
+			printf "(total)\t%d\t%.1f\t%.1f\n", tn, tp / 1024, tr / 1024
+		}'
+}
+
+total_pss() {
+	table | awk -F '\t' '$1 == "(total)" { print $3 }'
+}
+
+show() {
+	local title=$1
+	printf '\n%s\n\n' "${title}"
+	say "| program | processes | PSS MiB | RSS MiB |"
+	say "|---|--:|--:|--:|"
+	awk -F '\t' '{ printf "| %s | %d | %.1f | %.1f |\n", $1, $2, $3, $4 }'
+}
+
+# idle: poll until the total PSS moved less than 1 MiB over the last 5 s
+# (daemons have started their workers, MariaDB has warmed up), at most 120 s.
+last=""
+steady_since=0
+is_idle() {
+	local now
+	now=$(sample | total_pss)
+	if [[ -n ${last} ]] && awk -v a="${last}" -v b="${now}" 'BEGIN { exit !(a - b < 1 && b - a < 1) }'; then
+		((SECONDS - steady_since >= 5)) && return 0
+	else
+		steady_since=${SECONDS}
+		last=${now}
+	fi
+	return 1
+}
+
+delivered() {
+	{ nshost_exec "${host}" find "/var/vmail/${domain}/${box}" -path '*/Maildir/new/*' -type f -printf . 2>/dev/null ||
+		true; } | wc -c
+}
+
+make_box() {
+	local code
+	code=$(nshost_exec "${host}" curl -sS -o /dev/null -w '%{http_code}' -X POST \
+		-H 'Content-Type: application/json' -H 'X-Forwarded-For: 203.0.113.1' \
+		--data "{\"username\":\"${box}\",\"password\":\"Footprint-password-0\"}" \
+		http://127.0.0.1:8080/api/v1/accounts)
+	[[ ${code} == 201 ]] || { say "cannot create ${box} (HTTP ${code})" >&2; return 1; }
+}
+
+main() {
+	local keep="" n=500 sessions=8 opt
+	while getopts kn:c: opt; do
+		case ${opt} in
+		k) keep=1 ;;
+		n) n=${OPTARG} ;;
+		c) sessions=${OPTARG} ;;
+		*) say "usage: bench/footprint.sh [-k] [-n MESSAGES] [-c SESSIONS]" >&2; exit 64 ;;
+		esac
+	done
+	((EUID == 0)) || { say "bench/footprint.sh: run as root" >&2; exit 1; }
+	[[ -n ${keep} ]] || trap 'nshost_down "${host}" || true' EXIT
+	nshost_up "${host}" "${host_ip}"
+	(cd -- "${here}/.." && nshost_exec "${host}" ./install.sh >/dev/null)
+	make_box
+	wait_until 120 is_idle || say "(not steady within 120 s: measured anyway)" >&2
+
+	local idle busy best=-1 now tmp sender
+	idle=$(sample | table)
+	# Mail: smtp-source in the host, to the local mailbox on port 25.
+	nshost_exec "${host}" smtp-source -c -s "${sessions}" -m "${n}" -l 1024 \
+		-f footprint@outside.invalid -M footprint.invalid -t "${box}@${domain}" 127.0.0.1:25 >/dev/null &
+	sender=$!
+	local deadline=$((SECONDS + 300))
+	tmp=$(mktemp)
+	while :; do
+		sample | table >"${tmp}"
+		now=$(awk -F '\t' '$1 == "(total)" { print $3 }' "${tmp}")
+		if awk -v a="${now}" -v b="${best}" 'BEGIN { exit !(a > b) }'; then
+			best=${now}
+			busy=$(<"${tmp}")
+		fi
+		(($(delivered) < n)) || break
+		((SECONDS < deadline)) || { say "not all ${n} messages delivered within 300 s" >&2; break; }
+		sleep 0.3
+	done
+	rm -f -- "${tmp}"
+	wait "${sender}" || say "smtp-source failed" >&2
+
+	local system
+	system=$(. /etc/os-release && printf '%s' "${PRETTY_NAME}")
+	printf '%s\n' "${idle}" | show "Idle (${system}, $(date -u +%F))"
+	printf '%s\n' "${busy}" | show "While mail flows (${n} messages over ${sessions} sessions on port 25; peak sample; $(delivered) delivered)"
+	local god
+	god=$(printf '%s\n' "${idle}" | awk -F '\t' '$1 == "PM2 God daemon" { printf "%d daemons, %.1f MiB PSS", $2, $3 }')
+	printf '\nPM2 God daemons, idle: %s (one per service user; merged, the\nsecond one would go).\n' "${god:-none}"
+	[[ -z ${keep} ]] || say "host ${host} (${host_ip}) kept: nshost_down ${host} when done"
+}
+
+main "$@"
