@@ -7,7 +7,9 @@
 # accountd reads and writes the whole database; postfix and dovecot get only
 # SELECT on the columns they look up, granted by their own scripts once
 # accountd's migrations have created the tables; roundcube's user is made
-# now, with no rights yet, for the webmail issue. Passwords are generated once
+# now, with no rights yet, for the webmail issue. MariaDB is sized for a small
+# mail server by a file of ours in /etc/mysql/mariadb.conf.d/ (restarted only
+# when that file changes). Passwords are generated once
 # and re-applied on every run, so the secrets files stay the truth.
 
 # Predicates are called in conditions on purpose; none relies on set -e.
@@ -28,9 +30,17 @@ ensure_user() {
 	     ALTER USER '${user}'@'localhost' IDENTIFIED BY $(sql_quote "${pw}");"
 }
 
+# sizing: our settings for a small mail server (issue 13; the template says
+# why each). Returns 0 when the file changed (MariaDB must restart).
+sizing() {
+	install_if_changed "${MAILNEST_TEMPLATES}/mariadb/70-mailnest.cnf" \
+		/etc/mysql/mariadb.conf.d/70-mailnest.cnf root:root 0644
+}
+
 main() {
-	local user
-	service_converge mariadb ""
+	local user restart=""
+	sizing && restart=restart
+	service_converge mariadb "${restart}"
 	wait_until 30 mariadb_answers || die "MariaDB does not answer on its socket; see /var/log/mysql/error.log"
 
 	install -d -o root -g root -m 0700 -- "${MAILNEST_SECRETS}"
