@@ -7,17 +7,21 @@
 # Installs the stack in a throw-away host (tests/lib/nshost.bash), waits until
 # it is idle (bounded poll: the total PSS steady within 1 MiB for 5 s), and
 # prints a table of every process in the host's PID namespace grouped by
-# program: count, PSS and RSS in MiB from /proc/PID/smaps_rollup. PSS counts
-# a shared page once in all (split between the processes that map it), so
-# the PSS total is what the stack costs the machine; RSS counts it in every
-# process. Then the same while mail flows: N messages (500) of 1 KiB over C
-# sessions (8) to a local mailbox on port 25 of 127.0.0.1, sent by Postfix's
-# smtp-source from the host itself (its processes are left out of the table;
-# loopback is in $mynetworks, so Postfix's per-client rate limits, which
-# would hold a single sender to 60 connections a minute, do not apply), sampled
-# every 0.3 s: the table of the sample with the largest total PSS. Finally
-# the figures in Markdown, for the README. -k keeps the host (then
-# `nshost_down` it yourself).
+# program: count, PSS, PSS here, RSS and USS in MiB. PSS counts a shared page
+# once in all (split between the processes that map it), so the PSS total is
+# what the stack costs a machine of its own; RSS counts it in every process.
+# "PSS" is counted among the host's own processes only (as if it were alone
+# on a VPS); "PSS here" is the kernel's (/proc/PID/smaps_rollup), lower on
+# this machine, whose other hosts map the same program files; USS counts the
+# pages no other process of the host maps: what ending them would free
+# (bench/footprint_pss.py). Then the same while mail flows: N messages (500)
+# of 1 KiB over C sessions (8) to a local mailbox on port 25 of 127.0.0.1,
+# sent by Postfix's smtp-source from the host itself (its processes are left
+# out of the table; loopback is in $mynetworks, so Postfix's per-client rate
+# limits, which would hold a single sender to 60 connections a minute, do not
+# apply), sampled about every second: the table of the sample with the
+# largest total PSS. Finally the figures in Markdown, for the README. -k keeps
+# the host (then `nshost_down` it yourself).
 #
 # Environment: BENCH_HOST=fp1 BENCH_HOST_IP=10.231.0.240
 
@@ -38,54 +42,24 @@ readonly domain=example.test box=fp0
 
 say() { printf '%s\n' "$*"; }
 
-# sample: one line per process of the host: PROGRAM PSS_KIB RSS_KIB. The
-# program is the process's name (comm), prefixed with postfix/ or dovecot/ for
-# their many small programs (told by the executable's directory), except
-# where the name says too little: PM2's God daemons, nginx master/worker and
-# PHP-FPM master/pool.
+# sample: one line per process of the host: PROGRAM PSS RSS PSS-ALONE USS (KiB;
+# bench/footprint_pss.py says how they are counted and grouped).
 sample() {
-	# Expanded in the host, not here.
-	# shellcheck disable=SC2016
-	nshost_exec "${host}" bash -c '
-		for dir in /proc/[0-9]*; do
-			pid=${dir#/proc/}
-			[ "${pid}" != 1 ] && [ "${pid}" != $$ ] || continue
-			comm=$(cat "${dir}/comm" 2>/dev/null) || continue
-			args=$(tr "\0" " " <"${dir}/cmdline" 2>/dev/null) || continue
-			[ -n "${args}" ] || continue # kernel threads, zombies
-			case ${comm} in
-			smtp-source | bash | sleep | cat | tr | awk | sort) continue ;;
-			esac
-			case $(readlink "${dir}/exe" 2>/dev/null) in
-			/usr/lib/postfix/* | /usr/libexec/postfix/*) comm="postfix/${comm}" ;;
-			/usr/lib/dovecot/* | /usr/libexec/dovecot/* | /usr/sbin/dovecot) comm="dovecot/${comm}" ;;
-			esac
-			case ${args} in
-			"PM2 v"*"God Daemon"*) comm="PM2 God daemon" ;;
-			"nginx: master"*) comm="nginx master" ;;
-			"nginx: worker"*) comm="nginx worker" ;;
-			"php-fpm: master"*) comm="php-fpm master" ;;
-			"php-fpm: pool"*) comm="php-fpm pool" ;;
-			*fail2ban-server*) comm=fail2ban-server ;;
-			*policyd-spf*) comm=policyd-spf ;;
-			esac
-			awk -v name="${comm}" "
-				/^Rss:/ { rss = \$2 }
-				/^Pss:/ { pss = \$2 }
-				END { if (rss != \"\") printf \"%s\\t%d\\t%d\\n\", name, pss, rss }
-			" "${dir}/smaps_rollup" 2>/dev/null || true
-		done'
+	local init
+	init=$(nshost_pid "${host}") || return 1
+	python3 "${here}/footprint_pss.py" "${init}"
 }
 
 # table: the samples on standard input, grouped by program, largest PSS
-# first, with the total, as tab-separated PROGRAM COUNT PSS RSS (MiB).
+# first, with the total, as tab-separated PROGRAM COUNT PSS PSS-HERE RSS USS
+# (MiB).
 table() {
 	awk -F '\t' '
-		{ n[$1]++; pss[$1] += $2; rss[$1] += $3; tp += $2; tr += $3; tn++ }
+		{ n[$1]++; pss[$1] += $2; rss[$1] += $3; alone[$1] += $4; uss[$1] += $5; tp += $2; tr += $3; ta += $4; tu += $5; tn++ }
 		END {
-			for (p in n) printf "%s\t%d\t%.1f\t%.1f\n", p, n[p], pss[p] / 1024, rss[p] / 1024 | "sort -t \"\t\" -k3,3 -g -r"
+			for (p in n) printf "%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\n", p, n[p], alone[p] / 1024, pss[p] / 1024, rss[p] / 1024, uss[p] / 1024 | "sort -t \"\t\" -k3,3 -g -r"
 			close("sort -t \"\t\" -k3,3 -g -r")
-			printf "(total)\t%d\t%.1f\t%.1f\n", tn, tp / 1024, tr / 1024
+			printf "(total)\t%d\t%.1f\t%.1f\t%.1f\t%.1f\n", tn, ta / 1024, tp / 1024, tr / 1024, tu / 1024
 		}'
 }
 
@@ -96,9 +70,9 @@ total_pss() {
 show() {
 	local title=$1
 	printf '\n%s\n\n' "${title}"
-	say "| program | processes | PSS MiB | RSS MiB |"
-	say "|---|--:|--:|--:|"
-	awk -F '\t' '{ printf "| %s | %d | %.1f | %.1f |\n", $1, $2, $3, $4 }'
+	say "| program | processes | PSS MiB | PSS here MiB | RSS MiB | USS MiB |"
+	say "|---|--:|--:|--:|--:|--:|"
+	awk -F '\t' '{ printf "| %s | %d | %.1f | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6 }'
 }
 
 # idle: poll until the total PSS moved less than 1 MiB over the last 5 s
@@ -175,8 +149,9 @@ main() {
 	printf '%s\n' "${idle}" | show "Idle (${system}, $(date -u +%F))"
 	printf '%s\n' "${busy}" | show "While mail flows (${n} messages over ${sessions} sessions on port 25; peak sample; $(delivered) delivered)"
 	local god
-	god=$(printf '%s\n' "${idle}" | awk -F '\t' '$1 == "PM2 God daemon" { printf "%d daemons, %.1f MiB PSS", $2, $3 }')
-	printf '\nPM2 God daemons, idle: %s (one per service user; merged, the\nsecond one would go).\n' "${god:-none}"
+	god=$(printf '%s\n' "${idle}" | awk -F '\t' '$1 == "PM2 God daemon" {
+		printf "%d daemons, %.1f MiB PSS; merged, the second one would free its own pages, about %.1f MiB (USS of one)", $2, $3, $6 / $2 }')
+	printf '\nPM2 God daemons (one per service user), idle: %s.\n' "${god:-none}"
 	[[ -z ${keep} ]] || say "host ${host} (${host_ip}) kept: nshost_down ${host} when done"
 }
 
