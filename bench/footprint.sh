@@ -2,9 +2,11 @@
 # Memory footprint of the whole stack (issue 13): PSS and RSS per program and
 # in total, idle and while mail flows.
 #
-#   sudo bench/footprint.sh [-k] [-n N] [-c C]
+#   sudo bench/footprint.sh [-k] [-s SYSTEM] [-n N] [-c C]
 #
-# Installs the stack in a throw-away host (tests/lib/nshost.bash), waits until
+# Installs the stack in a throw-away host (tests/lib/nshost.bash; with -s, one
+# of tests/lib/osroot.bash's systems, whose root must be built already, e.g.
+# by tests/os: debian12 debian13 ubuntu2204 ubuntu2404 ubuntu2604), waits until
 # it is idle (bounded poll: the total PSS steady within 1 MiB for 5 s), and
 # prints a table of every process in the host's PID namespace grouped by
 # program: count, PSS, PSS here, RSS and USS in MiB. PSS counts a shared page
@@ -21,7 +23,7 @@
 # limits, which would hold a single sender to 60 connections a minute, do not
 # apply), sampled about every second: the table of the sample with the
 # largest total PSS. Finally the figures in Markdown, for the README. -k keeps
-# the host (then `nshost_down` it yourself).
+# the host (then `nshost_down` or `osroot_down` it yourself).
 #
 # Environment: BENCH_HOST=fp1 BENCH_HOST_IP=10.231.0.240
 
@@ -32,8 +34,8 @@ shopt -s inherit_errexit
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 readonly here
-# shellcheck source=tests/lib/nshost.bash
-source "${here}/../tests/lib/nshost.bash"
+# shellcheck source=tests/lib/osroot.bash
+source "${here}/../tests/lib/osroot.bash"
 # shellcheck source=tests/lib/wait.bash
 source "${here}/../tests/lib/wait.bash"
 
@@ -41,6 +43,34 @@ readonly host=${BENCH_HOST:-fp1} host_ip=${BENCH_HOST_IP:-10.231.0.240}
 readonly domain=example.test box=fp0
 
 say() { printf '%s\n' "$*"; }
+
+system=""
+
+# in_host COMMAND...: run COMMAND in the host, whichever kind it is.
+in_host() {
+	if [[ -n ${system} ]]; then
+		osroot_exec "${host}" "$@"
+	else
+		nshost_exec "${host}" "$@"
+	fi
+}
+
+host_up() {
+	if [[ -n ${system} ]]; then
+		osroot_up "${host}" "${host_ip}" "${system}" && osroot_clone "${host}" &&
+			osroot_exec -C /root/mailnest "${host}" ./install.sh >/dev/null
+	else
+		nshost_up "${host}" "${host_ip}" && (cd -- "${here}/.." && nshost_exec "${host}" ./install.sh >/dev/null)
+	fi
+}
+
+host_down() {
+	if [[ -n ${system} ]]; then
+		osroot_down "${host}"
+	else
+		nshost_down "${host}"
+	fi
+}
 
 # sample: one line per process of the host: PROGRAM PSS RSS PSS-ALONE USS (KiB;
 # bench/footprint_pss.py says how they are counted and grouped).
@@ -92,13 +122,13 @@ is_idle() {
 }
 
 delivered() {
-	{ nshost_exec "${host}" find "/var/vmail/${domain}/${box}" -path '*/Maildir/new/*' -type f -printf . 2>/dev/null ||
+	{ in_host find "/var/vmail/${domain}/${box}" -path '*/Maildir/new/*' -type f -printf . 2>/dev/null ||
 		true; } | wc -c
 }
 
 make_box() {
 	local code
-	code=$(nshost_exec "${host}" curl -sS -o /dev/null -w '%{http_code}' -X POST \
+	code=$(in_host curl -sS -o /dev/null -w '%{http_code}' -X POST \
 		-H 'Content-Type: application/json' -H 'X-Forwarded-For: 203.0.113.1' \
 		--data "{\"username\":\"${box}\",\"password\":\"Footprint-password-0\"}" \
 		http://127.0.0.1:8080/api/v1/accounts)
@@ -107,25 +137,25 @@ make_box() {
 
 main() {
 	local keep="" n=500 sessions=8 opt
-	while getopts kn:c: opt; do
+	while getopts ks:n:c: opt; do
 		case ${opt} in
 		k) keep=1 ;;
+		s) system=${OPTARG} ;;
 		n) n=${OPTARG} ;;
 		c) sessions=${OPTARG} ;;
-		*) say "usage: bench/footprint.sh [-k] [-n MESSAGES] [-c SESSIONS]" >&2; exit 64 ;;
+		*) say "usage: bench/footprint.sh [-k] [-s SYSTEM] [-n MESSAGES] [-c SESSIONS]" >&2; exit 64 ;;
 		esac
 	done
 	((EUID == 0)) || { say "bench/footprint.sh: run as root" >&2; exit 1; }
-	[[ -n ${keep} ]] || trap 'nshost_down "${host}" || true' EXIT
-	nshost_up "${host}" "${host_ip}"
-	(cd -- "${here}/.." && nshost_exec "${host}" ./install.sh >/dev/null)
+	[[ -n ${keep} ]] || trap 'host_down || true' EXIT
+	host_up
 	make_box
 	wait_until 120 is_idle || say "(not steady within 120 s: measured anyway)" >&2
 
 	local idle busy best=-1 now tmp sender
 	idle=$(sample | table)
 	# Mail: smtp-source in the host, to the local mailbox on port 25.
-	nshost_exec "${host}" smtp-source -c -s "${sessions}" -m "${n}" -l 1024 \
+	in_host smtp-source -c -s "${sessions}" -m "${n}" -l 1024 \
 		-f footprint@outside.invalid -M footprint.invalid -t "${box}@${domain}" 127.0.0.1:25 >/dev/null &
 	sender=$!
 	local deadline=$((SECONDS + 300))
@@ -144,15 +174,17 @@ main() {
 	rm -f -- "${tmp}"
 	wait "${sender}" || say "smtp-source failed" >&2
 
-	local system
-	system=$(. /etc/os-release && printf '%s' "${PRETTY_NAME}")
-	printf '%s\n' "${idle}" | show "Idle (${system}, $(date -u +%F))"
+	local pretty
+	# Expanded in the host.
+	# shellcheck disable=SC2016
+	pretty=$(in_host sh -c '. /etc/os-release && printf "%s" "${PRETTY_NAME}"')
+	printf '%s\n' "${idle}" | show "Idle (${pretty}, $(date -u +%F))"
 	printf '%s\n' "${busy}" | show "While mail flows (${n} messages over ${sessions} sessions on port 25; peak sample; $(delivered) delivered)"
 	local god
 	god=$(printf '%s\n' "${idle}" | awk -F '\t' '$1 == "PM2 God daemon" {
 		printf "%d daemons, %.1f MiB PSS; merged, the second one would free its own pages, about %.1f MiB (USS of one)", $2, $3, $6 / $2 }')
 	printf '\nPM2 God daemons (one per service user), idle: %s.\n' "${god:-none}"
-	[[ -z ${keep} ]] || say "host ${host} (${host_ip}) kept: nshost_down ${host} when done"
+	[[ -z ${keep} ]] || say "host ${host} (${host_ip}) kept: take it down with nshost_down (or osroot_down with -s)"
 }
 
 main "$@"
