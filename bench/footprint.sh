@@ -17,7 +17,7 @@
 # this machine, whose other hosts map the same program files; USS counts the
 # pages no other process of the host maps: what ending them would free
 # (bench/footprint_pss.py). Then the same while mail flows: N messages (500)
-# of 1 KiB over C sessions (8) to a local mailbox on port 25 of 127.0.0.1,
+# of 1 KiB over C sessions (8) to 4 local mailboxes on port 25 of 127.0.0.1,
 # sent by Postfix's smtp-source from the host itself (its processes are left
 # out of the table; loopback is in $mynetworks, so Postfix's per-client rate
 # limits, which would hold a single sender to 60 connections a minute, do not
@@ -40,7 +40,7 @@ source "${here}/../tests/lib/osroot.bash"
 source "${here}/../tests/lib/wait.bash"
 
 readonly host=${BENCH_HOST:-fp1} host_ip=${BENCH_HOST_IP:-10.231.0.240}
-readonly domain=example.test box=fp0
+readonly domain=example.test boxes=4
 
 say() { printf '%s\n' "$*"; }
 
@@ -122,17 +122,18 @@ is_idle() {
 }
 
 delivered() {
-	{ in_host find "/var/vmail/${domain}/${box}" -path '*/Maildir/new/*' -type f -printf . 2>/dev/null ||
+	{ in_host find "/var/vmail/${domain}" -path '*/fp[0-9]*/Maildir/new/*' -type f -printf . 2>/dev/null ||
 		true; } | wc -c
 }
 
+# make_box N: mailbox fpN.
 make_box() {
 	local code
 	code=$(in_host curl -sS -o /dev/null -w '%{http_code}' -X POST \
-		-H 'Content-Type: application/json' -H 'X-Forwarded-For: 203.0.113.1' \
-		--data "{\"username\":\"${box}\",\"password\":\"Footprint-password-0\"}" \
+		-H 'Content-Type: application/json' -H "X-Forwarded-For: 203.0.113.$(($1 + 1))" \
+		--data "{\"username\":\"fp$1\",\"password\":\"Footprint-password-$1\"}" \
 		http://127.0.0.1:8080/api/v1/accounts)
-	[[ ${code} == 201 ]] || { say "cannot create ${box} (HTTP ${code})" >&2; return 1; }
+	[[ ${code} == 201 ]] || { say "cannot create fp$1 (HTTP ${code})" >&2; return 1; }
 }
 
 main() {
@@ -149,15 +150,23 @@ main() {
 	((EUID == 0)) || { say "bench/footprint.sh: run as root" >&2; exit 1; }
 	[[ -n ${keep} ]] || trap 'host_down || true' EXIT
 	host_up
-	make_box
+	local i
+	for ((i = 0; i < boxes; i++)); do
+		make_box "${i}"
+	done
 	wait_until 120 is_idle || say "(not steady within 120 s: measured anyway)" >&2
 
-	local idle busy best=-1 now tmp sender
+	local idle busy best=-1 now tmp
 	idle=$(sample | table)
-	# Mail: smtp-source in the host, to the local mailbox on port 25.
-	in_host smtp-source -c -s "${sessions}" -m "${n}" -l 1024 \
-		-f footprint@outside.invalid -M footprint.invalid -t "${box}@${domain}" 127.0.0.1:25 >/dev/null &
-	sender=$!
+	# Mail: smtp-source in the host, spread over the mailboxes (Dovecot 2.4
+	# defers a mailbox's deliveries beyond 10 at once:
+	# lmtp_user_concurrency_limit).
+	local -a senders=()
+	for ((i = 0; i < boxes; i++)); do
+		in_host smtp-source -c -s "$(((sessions + boxes - 1) / boxes))" -m "$((n / boxes))" -l 1024 \
+			-f footprint@outside.invalid -M footprint.invalid -t "fp${i}@${domain}" 127.0.0.1:25 >/dev/null &
+		senders+=($!)
+	done
 	local deadline=$((SECONDS + 300))
 	tmp=$(mktemp)
 	while :; do
@@ -167,12 +176,12 @@ main() {
 			best=${now}
 			busy=$(<"${tmp}")
 		fi
-		(($(delivered) < n)) || break
+		(($(delivered) < n / boxes * boxes)) || break
 		((SECONDS < deadline)) || { say "not all ${n} messages delivered within 300 s" >&2; break; }
 		sleep 0.3
 	done
 	rm -f -- "${tmp}"
-	wait "${sender}" || say "smtp-source failed" >&2
+	wait "${senders[@]}" || say "smtp-source failed" >&2
 
 	local pretty
 	# Expanded in the host.
