@@ -225,7 +225,10 @@ deploytest_setup() {
 	tar -xzf "${DT_A}" -C "${DT_BASE}/releases"
 	mv "${DT_BASE}/releases/accountd-${DT_VA}" "${DT_BASE}/releases/${DT_VA}"
 	ln -s "releases/${DT_VA}" "${DT_BASE}/current"
+	# Its migrations named as deploy.sh names them: the built-in path is the
+	# server's /opt/mailnest/current, which this machine need not have.
 	runuser -u nobody -- env ACCOUNTD_CONFIG_FILE="${DT_ROOT}/accountd.env" \
+		ACCOUNTD_MIGRATIONS_DIR="${DT_BASE}/current/share/mailnest/migrations" \
 		"${DT_BASE}/current/bin/accountd" migrate >"${DT_ROOT}/migrate-a.log" 2>&1 ||
 		{ cat "${DT_ROOT}/migrate-a.log" >&2; return 1; }
 
