@@ -154,7 +154,9 @@ as_app_user() {	# CMD...: run CMD as the run-as user, with PM2_HOME
 	if [[ $(id -un) == "${run_as}" ]]; then
 		env PM2_HOME="${pm2_home}" "$@"
 	else
-		runuser -u "${run_as}" -- env PM2_HOME="${pm2_home}" HOME="${pm2_home%/*}" "$@"
+		# From the user's home: PM2 starts its daemon in the caller's working
+		# directory, which the user may not enter (an SSH session's /root).
+		runuser -u "${run_as}" -- env -C "${pm2_home%/*}" PM2_HOME="${pm2_home}" HOME="${pm2_home%/*}" "$@"
 	fi
 }
 

@@ -61,7 +61,9 @@ free_port() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-pm2_as_app() { runuser -u nobody -- env PM2_HOME="${DT_PM2_HOME}" HOME="${DT_ROOT}" pm2 "$@"; }
+# (From DT_ROOT: PM2 starts its daemon in the working directory, and nobody
+# may not enter the checkout's.)
+pm2_as_app() { runuser -u nobody -- env -C "${DT_ROOT}" PM2_HOME="${DT_PM2_HOME}" HOME="${DT_ROOT}" pm2 "$@"; }
 
 # readyz: "STATUS VERSION" of one GET /readyz on a fresh connection.
 readyz() {
