@@ -171,7 +171,8 @@ deliver_25() {
 
 # as_policyd_pm2 ARGS...: PM2 of the policyd user on the mail host.
 as_policyd_pm2() {
-	on_mail runuser -u policyd -- env HOME=/var/lib/policyd PM2_HOME=/var/lib/policyd/.pm2 pm2 "$@"
+	# (From its home: PM2 needs a working directory the user can enter.)
+	on_mail runuser -u policyd -- env -C /var/lib/policyd HOME=/var/lib/policyd PM2_HOME=/var/lib/policyd/.pm2 pm2 "$@"
 }
 
 milter_socket_is_there() {
