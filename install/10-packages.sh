@@ -8,7 +8,7 @@
 # scripts use (envsubst, openssl, logrotate, cron); mail authentication
 # (OpenDKIM, OpenDMARC, the SPF policy daemon); the web side (Nginx, PHP-FPM,
 # Roundcube); abuse resistance (fail2ban, nftables). Debconf questions are
-# answered beforehand: Postfix with "No configuration" (install/60-postfix.sh
+# answered beforehand: Postfix with "No configuration" (install/68-postfix.sh
 # writes the whole configuration itself), Roundcube without dbconfig (its
 # database is made by our own script). PM2, which supervises accountd, comes from
 # npm (a pinned version), the only source outside the distribution; Node.js is taken from the

@@ -93,7 +93,7 @@ render_config() {
 	else
 		DOVECOT_LOG_SETTINGS="log_path = /var/log/dovecot.log"
 	fi
-	# The refusal at RCPT TO is Postfix's (install/60-postfix.sh).
+	# The refusal at RCPT TO is Postfix's (install/68-postfix.sh).
 	if [[ ${MAILNEST_QUOTA_FULL} == defer ]]; then QUOTA_TEMPFAIL=yes; else QUOTA_TEMPFAIL=no; fi
 	export VMAIL_UID VMAIL_GID TLS_CERT TLS_KEY TLS_CIPHERS AUTH_WORKERS AUTH_CACHE_TTL \
 		DB_PASSWORD DOVECOT_LISTEN DOVECOT_LOG_SETTINGS QUOTA_TEMPFAIL
@@ -123,7 +123,7 @@ main() {
 	# Dovecot puts its LMTP, auth and quota-status sockets into Postfix's
 	# chroot. Postfix 3.10's package (Debian 13, Ubuntu 26.04) no longer
 	# makes its queue directories at install time (postfix check does it
-	# later, in 60-postfix): the one we need is made here, as Postfix would.
+	# later, in 68-postfix): the one we need is made here, as Postfix would.
 	step "Postfix's private socket directory" install -d -o postfix -g root -m 0700 /var/spool/postfix/private
 	step "checking Dovecot's configuration (doveconf -n)" doveconf -n
 	service_converge dovecot "${reload}"

@@ -3,7 +3,7 @@
 #
 # OpenDKIM runs as its own user as a Postfix milter, on a unix socket inside
 # Postfix's queue directory (so the chrooted smtpd reaches it); Postfix
-# (install/60-postfix.sh) defers mail while it does not answer. It signs
+# (install/68-postfix.sh) defers mail while it does not answer. It signs
 # (relaxed/relaxed, rsa-sha256) only mail of authenticated users sent through
 # 587/465, and verifies everything else. Each domain has a 2048-bit key under
 # a selector named by its date (sYYYYMMDD), made by mailnest-dkim, which this

@@ -9,7 +9,7 @@
 # to an Authentication-Results header, and each message is recorded in the
 # history file for aggregate reports. Authenticated submission and local
 # programs are not judged. A trial (MAILNEST_DNS=no) has no DNS: the daemon
-# is configured, but install/60-postfix.sh does not put it in front of mail.
+# is configured, but install/68-postfix.sh does not put it in front of mail.
 
 # Predicates are called in conditions on purpose; none relies on set -e.
 # shellcheck disable=SC2310

@@ -10,7 +10,7 @@
 # smuggled message goes to another mailbox (VICTIM) than the outer one
 # (OUTER): VICTIM must receive nothing, and nothing for it may wait in the
 # queue. The outer message's fate is Postfix's: with smtpd_forbid_bare_newline
-# = normalize (install/60-postfix.sh) the fake end is no end, so the outer
+# = normalize (install/68-postfix.sh) the fake end is no end, so the outer
 # message is accepted whole, the smuggled lines being part of its body; with
 # "yes" (older Postfix updates) the session is refused with 521. Each session
 # prints what the server answered at the end.
@@ -52,8 +52,13 @@ smuggle() {
 				out=$(smtp_probe 1 data "${ATTACK_MAIL_IP}" "${port}" "${mode}" "${user}" "${password}" \
 					"${from}" "${OUTER_EMAIL}" 0.3 "${head}" "${mail}" "${rcpt}" "${data}" "${body}" "${tail}" 2>&1) || true
 			fi
-			# The replies after DATA's 354 (or all of them when there was none).
-			grep -q '^354' <<<"${out}" && out=$(sed '1,/^354/d' <<<"${out}")
+			# The replies after DATA's 354; a session that never got that far
+			# proves nothing and is marked (the tests refuse it).
+			if grep -q '^354' <<<"${out}"; then
+				out=$(sed '1,/^354/d' <<<"${out}")
+			else
+				out="NO DATA PHASE: ${out}"
+			fi
 			printf '%-10s %-5s -> %s\n' "${variant}" "${split}" "$(tr '\n' ' ' <<<"${out}")"
 		done
 	done
@@ -78,6 +83,7 @@ nothing_smuggled() {
 	printf '# %s\n' "${lines[@]}" >&3
 	echo "# ${#lines[@]} smuggling sessions on port 25" >&3
 	((${#lines[@]} == 2 * ${#VARIANTS[@]}))
+	refute_output --partial 'NO DATA PHASE'
 	outer_fate
 	nothing_smuggled
 }
@@ -87,6 +93,7 @@ nothing_smuggled() {
 	printf '# %s\n' "${lines[@]}" >&3
 	echo "# ${#lines[@]} smuggling sessions on port 587" >&3
 	((${#lines[@]} == 2 * ${#VARIANTS[@]}))
+	refute_output --partial 'NO DATA PHASE'
 	outer_fate
 	nothing_smuggled
 }

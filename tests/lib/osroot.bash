@@ -272,8 +272,10 @@ _osroot_source() {
 	diff=$(GIT_OPTIONAL_LOCKS=0 git -C "${repo}" diff HEAD --binary) || return 1
 	if [[ -n ${diff} ]]; then
 		printf '%s\n' "${diff}" | git -C "${dir}" apply --whitespace=nowarn || return 1
+		# (-A: files the diff adds or renames are new to the index.)
+		git -C "${dir}" add -A || return 1
 		git -C "${dir}" -c user.name=osroot -c user.email=osroot@localhost \
-			commit -qam "uncommitted changes of the working tree" || return 1
+			commit -qm "uncommitted changes of the working tree" || return 1
 	fi
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Issue 12 on every supported system: no SMTP smuggling on port 25, whatever
 # Postfix the system ships (3.6.4 on Ubuntu 22.04 ... 3.10 on Debian 13 and
-# Ubuntu 26.04; install/60-postfix.sh sets smtpd_forbid_bare_newline). The
+# Ubuntu 26.04; install/68-postfix.sh sets smtpd_forbid_bare_newline). The
 # full battery runs in tests/attack/20-smuggling.bats on Debian 12; here the
 # four classic fake ends of data, each split across TCP segments (the form
 # that got through before), from the host's own bridge address: loopback is
@@ -29,8 +29,10 @@ queue_is_empty() {
 			"${address}" 25 plain - - someone@elsewhere.test "${OUTER_EMAIL}" 0.3 "${head}" \
 			"MAIL FROM:<ceo@bank.elsewhere.test>\r\n" "RCPT TO:<${VICTIM_EMAIL}>\r\n" 'DATA\r\n' \
 			"From: <ceo@bank.elsewhere.test>\r\nTo: <${VICTIM_EMAIL}>\r\nSubject: smuggled\r\n\r\nsmuggled-${run}\r\n" \
-			'.\r\n' 2>&1) || true
+			'.\r\n' 2>&1) || fail "${variant}: no SMTP dialogue on port 25: ${out}"
 		echo "# ${variant}: $(tail -n 2 <<<"${out}" | tr '\n' ' ')" >&3
+		# Only a probe that got as far as DATA proves anything.
+		[[ ${out} == *$'\n354 '* ]] || fail "${variant}: DATA was not accepted: ${out}"
 	done
 	# The outer messages are delivered (normalize) or refused (yes); either
 	# way the queue empties, and nothing reaches the victim.

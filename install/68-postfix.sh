@@ -20,6 +20,11 @@
 # SMTP smuggling (smuggling_settings).
 # Settings go through postconf; Postfix is checked with `postfix check` and
 # reloaded only when its configuration or certificate changed.
+# This runs after every service Postfix is wired to is up (Dovecot's LMTP,
+# SASL and quota-status sockets, the OpenDKIM, OpenDMARC and policyd milters,
+# policyd's policy socket) and declares the policyd-spf spawn service itself
+# before main.cf refers to it: Postfix never points at a service, milter or
+# map that does not exist yet, on a first install or an upgrade.
 
 # Predicates are called in conditions on purpose; none relies on set -e.
 # shellcheck disable=SC2310
@@ -27,6 +32,9 @@
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly SQL_DIR=/etc/postfix/sql
+# Debian's postfix-policyd-spf-python, started on demand as its own user
+# (install/63-spf.sh configures it).
+readonly SPF_SPAWN="policyd-spf/unix=policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
 readonly MAPS=(virtual-mailbox-domains virtual-mailbox-maps virtual-alias-maps sender-login-maps sender-own-domain)
 readonly TLS_CIPHERS_INTERMEDIATE="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 
@@ -293,7 +301,9 @@ port25_settings() {
 
 configure() {
 	# step runs this in a condition, where set -e does not apply: every
-	# failure must be returned by hand.
+	# failure must be returned by hand. Services first, then what refers to
+	# them.
+	postconf -M "${SPF_SPAWN}" || return 1
 	main_settings || return 1
 	submission_settings submission || return 1
 	submission_settings submissions || return 1
@@ -316,7 +326,7 @@ main() {
 		reload=reload
 	fi
 	if [[ ! -f /etc/postfix/main.cf ]]; then
-		printf '%s\n' "# Postfix main.cf of mailnest: every setting is made by install/60-postfix.sh." \
+		printf '%s\n' "# Postfix main.cf of mailnest: every setting is made by install/68-postfix.sh." \
 			"# Change the script (or /etc/mailnest/mailnest.conf) and re-run ./install.sh." \
 			>/etc/postfix/main.cf
 	fi
