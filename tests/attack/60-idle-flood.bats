@@ -8,7 +8,7 @@
 # submitted. Then the idle connections are closed and the mail host must be
 # back to no connection held and mail accepted. The per-client limit (10
 # connections per address and service) and the process limits are in
-# install/60-postfix.sh.
+# install/68-postfix.sh.
 load lib
 
 readonly IDLE_STRANGERS=(9 10 11)
