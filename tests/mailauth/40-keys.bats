@@ -136,7 +136,7 @@ send_and_wait() {
 	assert_success
 	assert_line "[62-opendkim] opendkim is running and its configuration is unchanged"
 	assert_line "[64-opendmarc] opendmarc is running and its configuration is unchanged"
-	assert_line "[63-spf] postfix is running and its configuration is unchanged"
+	assert_line "[63-spf] /etc/postfix-policyd-spf-python/policyd-spf.conf is unchanged"
 	assert_line "[68-postfix] postfix is running and its configuration is unchanged"
 	after=$(twohosts_exec "${TH_A}" mailnest-dkim list)
 	assert_equal "${after}" "${before}"
