@@ -47,10 +47,12 @@ ensure_user() {
 release_name() {
 	local version hash
 	version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "${MAILNEST_SRC}/accountd/meson.build" | head -n 1)
-	# What goes into the release: the build files, the sources, the
-	# migrations (not the tests, nor build directories).
-	hash=$(cd "${MAILNEST_SRC}/accountd" &&
-		find meson.build meson_options.txt src migrations -type f -print0 2>/dev/null |
+	# What goes into the release: the build files, the sources (with the
+	# shared libmailnest), the migrations (not the tests, nor build
+	# directories).
+	hash=$(cd "${MAILNEST_SRC}" &&
+		find accountd/meson.build accountd/meson_options.txt accountd/src accountd/migrations \
+			libmailnest -type f -print0 2>/dev/null |
 		LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 	printf '%s-%s\n' "${version:-0}" "${hash}"
 }

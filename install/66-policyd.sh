@@ -60,14 +60,12 @@ ensure_user() {
 }
 
 # release_name: <meson project version>-<12 hex digits of the source's hash>
-# (policyd's sources, and accountd's log.c and sqlconn.c, which it compiles too).
+# (policyd's sources and the shared libmailnest it is built with).
 release_name() {
 	local version hash
 	version=$(sed -n "s/^ *version: *'\([^']*\)'.*/\1/p" "${MAILNEST_SRC}/policyd/meson.build" | head -n 1)
 	hash=$(cd "${MAILNEST_SRC}" &&
-		find policyd/meson.build policyd/meson_options.txt policyd/src accountd/src/log.c \
-			accountd/src/sqlconn.c accountd/src/sqlconn.h \
-			accountd/src/log.h -type f -print0 |
+		find policyd/meson.build policyd/meson_options.txt policyd/src libmailnest -type f -print0 |
 		LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 	printf '%s-%s\n' "${version:-0}" "${hash}"
 }

@@ -2,8 +2,8 @@
  * from different threads never interleave. Request and security lines go to
  * stdout (PM2 collects them); warnings and errors to stderr. Never pass a
  * password, a token or a hash to these functions. */
-#ifndef ACCOUNTD_LOG_H
-#define ACCOUNTD_LOG_H
+#ifndef MAILNEST_LOG_H
+#define MAILNEST_LOG_H
 
 #define LOG_FMT(a, b) __attribute__((format(printf, a, b)))
 

@@ -1,7 +1,7 @@
 /* One MariaDB connection opened the mailnest way, shared by accountd's and
- * policyd's db.c (policyd compiles this file too): every wait bounded, UTC,
- * strict SQL mode, no silent reconnects; and what a server error means for
- * the caller. Only the db.c files include it. */
+ * policyd's db.c: every wait bounded, UTC, strict SQL mode, no silent
+ * reconnects; and what a server error means for the caller. Only the db.c
+ * files include it. */
 #ifndef MAILNEST_SQLCONN_H
 #define MAILNEST_SQLCONN_H
 

@@ -8,9 +8,9 @@
 
 #include "log.h"
 
-/* The program named on every line; policyd compiles this file as well. */
+/* The program named on every line: each daemon's meson.build sets it. */
 #ifndef LOG_PROGRAM
-#define LOG_PROGRAM "accountd"
+#error "LOG_PROGRAM must name the program (-DLOG_PROGRAM=\"...\")"
 #endif
 
 static void log_line(int fd, int errnum, const char *fmt, va_list ap)
