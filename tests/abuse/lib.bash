@@ -17,17 +17,10 @@ ABUSE_MAIL_WEB_PORTS=(25 80 443 465 587 993 995 143 110)
 ABUSE_PASSWORD=Abuse-Test-Passw0rd-7
 export ABUSE_MAIL_WEB_PORTS ABUSE_PASSWORD
 
-# on_mail COMMAND...: run COMMAND on the mail host, with every descriptor
-# but 0-2 closed: a daemon it starts (a socat, a restarted service) would
-# otherwise hold bats's pipes open and keep bats waiting at the end.
+# on_mail COMMAND...: run COMMAND on the mail host (nshost_exec_detached: a
+# daemon it starts does not keep bats waiting).
 on_mail() {
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	nshost_exec "${ABUSE_MAIL}" bash -c '
-		fds=(/proc/$$/fd/*)
-		for fd in "${fds[@]##*/}"; do
-			((fd > 2)) && eval "exec ${fd}>&-"
-		done
-		exec "$@"' on_mail "$@"
+	nshost_exec_detached "${ABUSE_MAIL}" "$@"
 }
 
 # port_open FROM_HOST PORT: a TCP connection from FROM_HOST to the mail host

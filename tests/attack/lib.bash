@@ -30,16 +30,10 @@ stranger_ip() {
 	printf '%s\n' "${s[$1 - 1]}"
 }
 
-# on_mail COMMAND...: run COMMAND on the mail host, with every descriptor
-# but 0-2 closed (a daemon it starts would otherwise keep bats waiting).
+# on_mail COMMAND...: run COMMAND on the mail host (nshost_exec_detached: a
+# daemon it starts does not keep bats waiting).
 on_mail() {
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	nshost_exec "${ATTACK_MAIL}" bash -c '
-		fds=(/proc/$$/fd/*)
-		for fd in "${fds[@]##*/}"; do
-			((fd > 2)) && eval "exec ${fd}>&-"
-		done
-		exec "$@"' on_mail "$@"
+	nshost_exec_detached "${ATTACK_MAIL}" "$@"
 }
 
 # from_stranger N COMMAND...: run COMMAND on stranger N.

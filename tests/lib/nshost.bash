@@ -234,6 +234,22 @@ nshost_exec() {
 		HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
 }
 
+# nshost_exec_detached NAME COMMAND...: nshost_exec with every descriptor but
+# 0-2 closed first: a daemon COMMAND starts (a socat, a restarted service)
+# would otherwise hold the caller's pipes open, and keep bats waiting at the
+# end of a test.
+nshost_exec_detached() {
+	local name=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	nshost_exec "${name}" bash -c '
+		fds=(/proc/$$/fd/*)
+		for fd in "${fds[@]##*/}"; do
+			((fd > 2)) && eval "exec ${fd}>&-"
+		done
+		exec "$@"' detached "$@"
+}
+
 # nshost_down NAME: end every process of host NAME and remove its link; its
 # files were only in RAM and are gone with it.
 nshost_down() {

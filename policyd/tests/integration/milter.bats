@@ -27,30 +27,12 @@ setup() { milter_start; }
 teardown() { policyd_test_teardown; }
 
 # milter_start: `mailnest-policyd milter` as nobody, on a socket of the test
-# (policyd_start's environment, valgrind and ASan settings).
+# (policyd_launch: policyd_start's environment, valgrind and ASan settings).
 milter_start() {
-	PD_DIR=$(mktemp -d /tmp/policyd-test.XXXXXX)
+	policyd_test_dir
 	PD_SOCKET=${PD_DIR}/milter.sock
 	PD_LOG=${BATS_TEST_TMPDIR}/milter.log
-	PD_ASAN_DIR=${PD_DIR}/asan
-	mkdir -p "${PD_ASAN_DIR}"
-	chmod 0777 "${PD_DIR}" "${PD_ASAN_DIR}"
-	local -a wrapper=()
-	# libmilter never joins its worker threads: their stacks are "possibly
-	# lost" at exit, which is libmilter's, not a leak; not shown.
-	if [[ -n ${POLICYD_VALGRIND:-} ]]; then
-		wrapper=(valgrind --quiet --error-exitcode=98 --leak-check=full
-			--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
-			--log-file="${PD_ASAN_DIR}/valgrind.%p")
-	fi
-	setpriv --reuid=nobody --regid=nogroup --clear-groups env POLICYD_MILTER_SOCKET="${PD_SOCKET}" \
-		POLICYD_DB_SOCKET="$(tempdb_socket "${PD_DB_DIR}")" \
-		POLICYD_DB_PASSWORD="${PD_DB_PASSWORD}" POLICYD_DB_TIMEOUT=1 \
-		ASAN_OPTIONS="log_path=${PD_ASAN_DIR}/asan:detect_leaks=1" \
-		UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=${PD_ASAN_DIR}/ubsan" \
-		"${wrapper[@]}" "${POLICYD_BIN}" milter >>"${PD_LOG}" 2>&1 3>&- &
-	PD_PID=$!
-	wait_until 20 socket_accepts
+	policyd_launch milter 20 POLICYD_MILTER_SOCKET="${PD_SOCKET}"
 }
 
 # submit LOGIN HEADER...: a message from LOGIN on a submission port.
