@@ -79,6 +79,17 @@ _nshost_bridge_up() {
 	ip link set "${NSHOST_BRIDGE}" up
 }
 
+# The end of a host's init, its PID 1 (nshost's and osroot's): reap whatever
+# daemons leave behind, until killed.
+# shellcheck disable=SC2016
+_NSHOST_IDLE='
+trap "exit 0" TERM INT
+while :; do
+	sleep 3600 &
+	wait $! || true
+done
+'
+
 # Shell text, run inside a new host once its overlays are mounted: start as
 # a fresh machine with the packages installed: forget any mailnest
 # installation of the machine itself (its settings, secrets, releases, mail
@@ -139,12 +150,7 @@ ip link set lo up
 # the network (Chromium) take that for a network change and abort requests.
 sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 2>/dev/null || true
 echo ready >/run/nshost-ready
-# PID 1 of the host: reap whatever daemons leave behind, until killed.
-trap "exit 0" TERM INT
-while :; do
-	sleep 3600 &
-	wait $! || true
-done
+'"${_NSHOST_IDLE}"'
 '
 
 # nshost_up NAME IP [DNS_IP]: create host NAME with address IP on the test

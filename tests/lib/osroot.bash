@@ -256,11 +256,7 @@ umount -l /.oldroot
 rmdir /.oldroot
 printf "%s\n" "${name}" >/etc/hostname
 echo ready >/run/osroot-ready
-trap "exit 0" TERM INT
-while :; do
-	sleep 3600 &
-	wait $! || true
-done
+'"${_NSHOST_IDLE}"'
 '
 
 # _osroot_source DIR: a clone of this repository in DIR (HEAD with the
