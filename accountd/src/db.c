@@ -10,10 +10,7 @@
 
 #include "db.h"
 #include "log.h"
-#include "sqlconn.h"
-
-#define COLS_MAX 8
-#define COL_SIZE 512 /* longest column we read: an address (320) */
+#include "sqlpool.h"
 
 enum query {
 	Q_PING,
@@ -154,86 +151,49 @@ static const char *const query_sql[Q_COUNT] = {
 };
 
 struct db_conn {
-	MYSQL *mysql; /* NULL while disconnected */
-	MYSQL_STMT *stmts[Q_COUNT];
-	bool in_transaction;
-	bool busy;
-	struct db_pool *pool;
+	struct sqlpool_conn *sql; /* while acquired */
 };
 
 struct db_pool {
-	const struct config *cfg;
-	struct metrics *metrics;
-	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	struct timespec last_connect_failure;
-	unsigned size;
+	struct sqlpool *sql;
 	struct db_conn conns[];
 };
 
-/* One statement parameter; built with the P_* helpers below. */
-struct param {
-	enum enum_field_types type;
-	const void *buf;
-	unsigned long len;
-	bool is_null;
-	long long int_value;
-};
+/* Statement parameters (libmailnest's sqlpool), by their short names. */
+#define P_STR(s)     SQLPOOL_STR(s)
+#define P_BIN(b, n)  SQLPOOL_BIN(b, n)
+#define P_INT(v)     SQLPOOL_INT(v)
+#define P_NULL       SQLPOOL_NULL
+#define P_OPT_STR(s) SQLPOOL_OPT_STR(s)
 
-#define P_STR(s)                                                                                   \
-	{                                                                                          \
-		MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), false, 0                         \
-	}
-#define P_BIN(b, n)                                                                                \
-	{                                                                                          \
-		MYSQL_TYPE_BLOB, (b), (n), false, 0                                                \
-	}
-#define P_INT(v)                                                                                   \
-	{                                                                                          \
-		MYSQL_TYPE_LONGLONG, NULL, 0, false, (long long)(v)                                \
-	}
-#define P_NULL                                                                                     \
-	{                                                                                          \
-		MYSQL_TYPE_NULL, NULL, 0, true, 0                                                  \
-	}
-#define P_OPT_STR(s)                                                                               \
-	{                                                                                          \
-		MYSQL_TYPE_STRING, (s), (unsigned long)strlen(s), (s)[0] == '\0', 0                \
-	}
-
-/* One fetched row, every column as NUL-terminated text (DATETIME columns
- * already in ISO 8601 UTC form). */
-struct row {
-	char cols[COLS_MAX][COL_SIZE];
-	unsigned long lens[COLS_MAX];
-	bool nulls[COLS_MAX];
-	unsigned n;
-};
-
-typedef int row_handler(void *ctx, const struct row *row);
+static void
+count_db_error(void *metrics)
+{
+	metrics_db_error(metrics);
+}
 
 struct db_pool *
 db_pool_new(const struct config *cfg, unsigned size, struct metrics *metrics)
 {
+	const struct sqlpool_settings settings = {
+	    .conn = {cfg->db_host, cfg->db_port, cfg->db_socket, cfg->db_name, cfg->db_user,
+	        cfg->db_password, cfg->db_timeout},
+	    .size = size,
+	    .acquire_timeout = 0, /* one connection per thread: never waits long */
+	    .queries = query_sql,
+	    .n_queries = Q_COUNT,
+	    .on_error = metrics != NULL ? count_db_error : NULL,
+	    .on_error_ctx = metrics,
+	};
 	struct db_pool *pool = calloc(1, sizeof(*pool) + size * sizeof(struct db_conn));
 
 	if (pool == NULL)
 		return NULL;
-	pool->cfg = cfg;
-	pool->metrics = metrics;
-	pool->size = size;
-	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->freed, NULL);
-	for (unsigned i = 0; i < size; i++)
-		pool->conns[i].pool = pool;
+	if ((pool->sql = sqlpool_new(&settings)) == NULL) {
+		free(pool);
+		return NULL;
+	}
 	return pool;
-}
-
-static void
-conn_close(struct db_conn *c)
-{
-	sqlconn_close(&c->mysql, c->stmts, Q_COUNT);
-	c->in_transaction = false;
 }
 
 void
@@ -243,51 +203,31 @@ db_pool_free(struct db_pool **poolp)
 
 	if (pool == NULL)
 		return;
-	for (unsigned i = 0; i < pool->size; i++)
-		conn_close(&pool->conns[i]);
-	pthread_mutex_destroy(&pool->lock);
-	pthread_cond_destroy(&pool->freed);
+	sqlpool_free(&pool->sql);
 	free(pool);
 	*poolp = NULL;
-	mysql_library_end();
 }
 
 struct db_conn *
 db_acquire(struct db_pool *pool)
 {
-	struct db_conn *c = NULL;
+	struct sqlpool_conn *sql = sqlpool_acquire(pool->sql);
+	struct db_conn *c;
 
-	pthread_mutex_lock(&pool->lock);
-	for (;;) {
-		/* Prefer a connection that is already open. */
-		for (unsigned i = 0; i < pool->size && c == NULL; i++)
-			if (!pool->conns[i].busy && pool->conns[i].mysql != NULL)
-				c = &pool->conns[i];
-		for (unsigned i = 0; i < pool->size && c == NULL; i++)
-			if (!pool->conns[i].busy)
-				c = &pool->conns[i];
-		if (c != NULL)
-			break;
-		pthread_cond_wait(&pool->freed, &pool->lock);
-	}
-	c->busy = true;
-	pthread_mutex_unlock(&pool->lock);
+	if (sql == NULL)
+		return NULL;
+	c = &pool->conns[sqlpool_conn_index(sql)];
+	c->sql = sql;
 	return c;
 }
 
 void
 db_release(struct db_pool *pool, struct db_conn **cp)
 {
-	struct db_conn *c = *cp;
-
-	if (c == NULL)
+	(void)pool;
+	if (*cp == NULL)
 		return;
-	if (c->in_transaction) /* a caller forgot: never leak a transaction */
-		db_rollback(c);
-	pthread_mutex_lock(&pool->lock);
-	c->busy = false;
-	pthread_cond_signal(&pool->freed);
-	pthread_mutex_unlock(&pool->lock);
+	sqlpool_release(&(*cp)->sql);
 	*cp = NULL;
 }
 
@@ -309,193 +249,37 @@ db_status_name(enum db_status status)
 	return "failed";
 }
 
-static double
-seconds_since(const struct timespec *then)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - then->tv_sec) + (double)(now.tv_nsec - then->tv_nsec) / 1e9;
-}
-
 static enum db_status
-conn_open(struct db_conn *c)
+from_sqlpool(enum sqlpool_status status)
 {
-	const struct config *cfg = c->pool->cfg;
-	const struct sqlconn_settings settings = {cfg->db_host, cfg->db_port, cfg->db_socket,
-	    cfg->db_name, cfg->db_user, cfg->db_password, cfg->db_timeout};
-	struct db_pool *pool = c->pool;
-	bool recent_failure;
-
-	if (c->mysql != NULL)
+	switch (status) {
+	case SQLPOOL_OK:
 		return DB_OK;
-	/* While the server is down, fail fast instead of letting every request
-	 * pay for a connection attempt. */
-	pthread_mutex_lock(&pool->lock);
-	recent_failure = pool->last_connect_failure.tv_sec != 0 &&
-	                 seconds_since(&pool->last_connect_failure) < 0.5;
-	pthread_mutex_unlock(&pool->lock);
-	if (recent_failure)
-		return DB_UNAVAILABLE;
-
-	if ((c->mysql = sqlconn_open(&settings)) == NULL) {
-		if (pool->metrics != NULL)
-			metrics_db_error(pool->metrics);
-		pthread_mutex_lock(&pool->lock);
-		clock_gettime(CLOCK_MONOTONIC, &pool->last_connect_failure);
-		pthread_mutex_unlock(&pool->lock);
-		return DB_UNAVAILABLE;
-	}
-	pthread_mutex_lock(&pool->lock);
-	pool->last_connect_failure.tv_sec = 0;
-	pthread_mutex_unlock(&pool->lock);
-	return DB_OK;
-}
-
-static enum db_status
-classify(struct db_conn *c, unsigned err, const char *message, enum query q)
-{
-	enum sqlconn_error kind = sqlconn_error_kind(err);
-
-	if (kind == SQLCONN_DUPLICATE)
+	case SQLPOOL_DUPLICATE:
 		return DB_DUPLICATE;
-	if (c->pool->metrics != NULL)
-		metrics_db_error(c->pool->metrics);
-	log_warnx("db_error query=%d errno=%u error=\"%s\"", (int)q, err, message);
-	switch (kind) {
-	case SQLCONN_LOST:
-		conn_close(c);
+	case SQLPOOL_UNAVAILABLE:
 		return DB_UNAVAILABLE;
-	case SQLCONN_BUSY:
-		return DB_UNAVAILABLE;
-	case SQLCONN_DUPLICATE:
-	case SQLCONN_OTHER:
+	case SQLPOOL_FAILED:
 		return DB_FAILED;
 	}
 	return DB_FAILED;
 }
 
-/* ISO 8601 from MariaDB's "YYYY-MM-DD HH:MM:SS[.fff]" (UTC session). */
-static void
-time_to_iso(char *text, unsigned long *len)
-{
-	if (*len < 19 || *len + 2 >= COL_SIZE)
-		return;
-	text[10] = 'T';
-	text[(*len)++] = 'Z';
-	text[*len] = '\0';
-}
-
+/* Run q (sqlpool_run: a stale connection is opened again and q tried once
+ * more); affected_r and insert_id_r may be NULL. */
 static enum db_status
-run_once(struct db_conn *c, enum query q, const struct param *params, size_t n_params,
-    row_handler *handler, void *ctx, unsigned long long *affected_r,
+run(struct db_conn *c, enum query q, const struct sqlpool_param *params, size_t n_params,
+    sqlpool_row_handler *handler, void *ctx, unsigned long long *affected_r,
     unsigned long long *insert_id_r)
 {
-	static const my_bool is_null_true = 1;
-	MYSQL_BIND binds[8];
-	MYSQL_BIND results[COLS_MAX];
-	MYSQL_STMT *stmt;
-	MYSQL_RES *meta = NULL;
-	struct row *row = NULL;
-	enum db_status status = DB_OK;
-	int rc;
+	struct sqlpool_result result;
+	enum db_status status =
+	    from_sqlpool(sqlpool_run(c->sql, q, params, n_params, handler, ctx, &result));
 
-	if ((status = conn_open(c)) != DB_OK)
-		return status;
-	if ((stmt = c->stmts[q]) == NULL) {
-		if ((stmt = mysql_stmt_init(c->mysql)) == NULL)
-			return classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), q);
-		if (mysql_stmt_prepare(stmt, query_sql[q], strlen(query_sql[q])) != 0) {
-			status = classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
-			mysql_stmt_close(stmt);
-			return status;
-		}
-		c->stmts[q] = stmt;
-	}
-	memset(binds, 0, sizeof(binds));
-	for (size_t i = 0; i < n_params; i++) {
-		binds[i].buffer_type = params[i].type;
-		binds[i].is_null = params[i].is_null ? (my_bool *)&is_null_true : NULL;
-		if (params[i].type == MYSQL_TYPE_LONGLONG) {
-			binds[i].buffer = (void *)&params[i].int_value;
-		} else if (!params[i].is_null) {
-			binds[i].buffer = (void *)params[i].buf;
-			binds[i].buffer_length = params[i].len;
-			binds[i].length = (unsigned long *)&params[i].len;
-		}
-	}
-	if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
-		return classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
-
-	if ((meta = mysql_stmt_result_metadata(stmt)) != NULL) {
-		unsigned n = mysql_num_fields(meta);
-		MYSQL_FIELD *fields = mysql_fetch_fields(meta);
-
-		if (n > COLS_MAX || (row = calloc(1, sizeof(*row))) == NULL) {
-			status = DB_FAILED;
-			goto out;
-		}
-		row->n = n;
-		memset(results, 0, sizeof(results));
-		for (unsigned i = 0; i < n; i++) {
-			results[i].buffer_type = MYSQL_TYPE_STRING;
-			results[i].buffer = row->cols[i];
-			results[i].buffer_length = COL_SIZE - 3; /* room for ISO 'Z' + NUL */
-			results[i].length = &row->lens[i];
-			results[i].is_null = (my_bool *)&row->nulls[i];
-		}
-		if (mysql_stmt_bind_result(stmt, results) != 0) {
-			status = classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
-			goto out;
-		}
-		while ((rc = mysql_stmt_fetch(stmt)) == 0) {
-			for (unsigned i = 0; i < n; i++) {
-				row->cols[i][row->nulls[i] ? 0 : row->lens[i]] = '\0';
-				if (row->nulls[i])
-					row->lens[i] = 0;
-				else if (fields[i].type == MYSQL_TYPE_DATETIME ||
-				         fields[i].type == MYSQL_TYPE_TIMESTAMP)
-					time_to_iso(row->cols[i], &row->lens[i]);
-			}
-			if (handler != NULL && handler(ctx, row) != 0) {
-				status = DB_FAILED;
-				break;
-			}
-		}
-		if (rc == MYSQL_DATA_TRUNCATED) {
-			log_warnx("db_error query=%d column truncated", (int)q);
-			status = DB_FAILED;
-		} else if (rc != MYSQL_NO_DATA && status == DB_OK) {
-			status = classify(c, mysql_stmt_errno(stmt), mysql_stmt_error(stmt), q);
-		}
-	}
 	if (affected_r != NULL)
-		*affected_r = mysql_stmt_affected_rows(stmt);
+		*affected_r = result.affected;
 	if (insert_id_r != NULL)
-		*insert_id_r = mysql_stmt_insert_id(stmt);
-out:
-	if (meta != NULL)
-		mysql_free_result(meta);
-	if (c->mysql != NULL && c->stmts[q] != NULL)
-		mysql_stmt_free_result(stmt);
-	free(row);
-	return status;
-}
-
-/* Run q; a connection found dead outside a transaction (the server was
- * restarted while it sat idle) is re-opened and the statement tried once
- * more, so the first request after an outage does not fail needlessly. */
-static enum db_status
-run(struct db_conn *c, enum query q, const struct param *params, size_t n_params,
-    row_handler *handler, void *ctx, unsigned long long *affected_r,
-    unsigned long long *insert_id_r)
-{
-	bool had_connection = c->mysql != NULL, in_tx = c->in_transaction;
-	enum db_status status;
-
-	status = run_once(c, q, params, n_params, handler, ctx, affected_r, insert_id_r);
-	if (status == DB_UNAVAILABLE && had_connection && !in_tx && c->mysql == NULL)
-		status = run_once(c, q, params, n_params, handler, ctx, affected_r, insert_id_r);
+		*insert_id_r = result.insert_id;
 	return status;
 }
 
@@ -508,50 +292,25 @@ db_ping(struct db_conn *c)
 enum db_status
 db_begin(struct db_conn *c)
 {
-	enum db_status status;
-
-	/* Open (or re-open) the connection before the transaction starts, so
-	 * the retry in run() still applies to this first step. */
-	if ((status = db_ping(c)) != DB_OK)
-		return status;
-	if (mysql_autocommit(c->mysql, 0) != 0)
-		return classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), Q_PING);
-	c->in_transaction = true;
-	return DB_OK;
+	return from_sqlpool(sqlpool_begin(c->sql));
 }
 
 enum db_status
 db_commit(struct db_conn *c)
 {
-	enum db_status status = DB_OK;
-
-	if (c->mysql == NULL)
-		return DB_UNAVAILABLE;
-	if (mysql_commit(c->mysql) != 0) {
-		status = classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), Q_PING);
-		db_rollback(c);
-		return status;
-	}
-	c->in_transaction = false;
-	if (mysql_autocommit(c->mysql, 1) != 0)
-		conn_close(c); /* committed; start clean next time */
-	return DB_OK;
+	return from_sqlpool(sqlpool_commit(c->sql));
 }
 
 void
 db_rollback(struct db_conn *c)
 {
-	c->in_transaction = false;
-	if (c->mysql == NULL)
-		return;
-	if (mysql_rollback(c->mysql) != 0 || mysql_autocommit(c->mysql, 1) != 0)
-		conn_close(c);
+	sqlpool_rollback(c->sql);
 }
 
 /* Row handlers copying into the typed structs. */
 
 static int
-copy_text(char *dst, size_t size, const struct row *row, unsigned col)
+copy_text(char *dst, size_t size, const struct sqlpool_row *row, unsigned col)
 {
 	if (row->lens[col] >= size)
 		return -1;
@@ -566,7 +325,7 @@ struct text_out {
 };
 
 static int
-store_first_text(void *ctx, const struct row *row)
+store_first_text(void *ctx, const struct sqlpool_row *row)
 {
 	struct text_out *out = ctx;
 
@@ -575,7 +334,7 @@ store_first_text(void *ctx, const struct row *row)
 }
 
 static int
-store_mailbox(void *ctx, const struct row *row)
+store_mailbox(void *ctx, const struct sqlpool_row *row)
 {
 	struct db_mailbox *m = ctx;
 
@@ -592,7 +351,7 @@ store_mailbox(void *ctx, const struct row *row)
 }
 
 static int
-store_domain(void *ctx, const struct row *row)
+store_domain(void *ctx, const struct sqlpool_row *row)
 {
 	struct db_domain *d = ctx;
 
@@ -607,12 +366,12 @@ store_domain(void *ctx, const struct row *row)
 struct each {
 	db_row_fn *fn;
 	void *ctx;
-	int (*convert)(void *dst, const struct row *row);
+	int (*convert)(void *dst, const struct sqlpool_row *row);
 	size_t size;
 };
 
 static int
-each_row(void *ctx, const struct row *row)
+each_row(void *ctx, const struct sqlpool_row *row)
 {
 	struct each *e = ctx;
 	union {
@@ -629,19 +388,19 @@ each_row(void *ctx, const struct row *row)
 }
 
 static int
-convert_domain(void *dst, const struct row *row)
+convert_domain(void *dst, const struct sqlpool_row *row)
 {
 	return store_domain(dst, row);
 }
 
 static int
-convert_mailbox(void *dst, const struct row *row)
+convert_mailbox(void *dst, const struct sqlpool_row *row)
 {
 	return store_mailbox(dst, row);
 }
 
 static int
-convert_alias(void *dst, const struct row *row)
+convert_alias(void *dst, const struct sqlpool_row *row)
 {
 	struct db_alias *a = dst;
 
@@ -652,7 +411,7 @@ convert_alias(void *dst, const struct row *row)
 }
 
 static int
-convert_invite(void *dst, const struct row *row)
+convert_invite(void *dst, const struct sqlpool_row *row)
 {
 	struct db_invite *inv = dst;
 
@@ -667,12 +426,12 @@ convert_invite(void *dst, const struct row *row)
 
 struct found {
 	void *dst;
-	int (*convert)(void *dst, const struct row *row);
+	int (*convert)(void *dst, const struct sqlpool_row *row);
 	bool found;
 };
 
 static int
-found_row(void *ctx, const struct row *row)
+found_row(void *ctx, const struct sqlpool_row *row)
 {
 	struct found *f = ctx;
 
@@ -681,8 +440,8 @@ found_row(void *ctx, const struct row *row)
 }
 
 static enum db_status
-get_one(struct db_conn *c, enum query q, const struct param *params, size_t n,
-    int (*convert)(void *, const struct row *), void *dst)
+get_one(struct db_conn *c, enum query q, const struct sqlpool_param *params, size_t n,
+    int (*convert)(void *, const struct sqlpool_row *), void *dst)
 {
 	struct found f = {dst, convert, false};
 	enum db_status status = run(c, q, params, n, found_row, &f, NULL, NULL);
@@ -693,8 +452,8 @@ get_one(struct db_conn *c, enum query q, const struct param *params, size_t n,
 }
 
 static enum db_status
-list(struct db_conn *c, enum query q, const struct param *params, size_t n,
-    int (*convert)(void *, const struct row *), db_row_fn *fn, void *ctx)
+list(struct db_conn *c, enum query q, const struct sqlpool_param *params, size_t n,
+    int (*convert)(void *, const struct sqlpool_row *), db_row_fn *fn, void *ctx)
 {
 	struct each e = {fn, ctx, convert, 0};
 
@@ -703,7 +462,7 @@ list(struct db_conn *c, enum query q, const struct param *params, size_t n,
 
 /* A write that must change a row: none changed means not found. */
 static enum db_status
-change(struct db_conn *c, enum query q, const struct param *params, size_t n)
+change(struct db_conn *c, enum query q, const struct sqlpool_param *params, size_t n)
 {
 	unsigned long long affected = 0;
 	enum db_status status = run(c, q, params, n, NULL, NULL, &affected, NULL);
@@ -714,13 +473,14 @@ change(struct db_conn *c, enum query q, const struct param *params, size_t n)
 }
 
 static enum db_status
-write_only(struct db_conn *c, enum query q, const struct param *params, size_t n)
+write_only(struct db_conn *c, enum query q, const struct sqlpool_param *params, size_t n)
 {
 	return run(c, q, params, n, NULL, NULL, NULL, NULL);
 }
 
 static enum db_status
-insert(struct db_conn *c, enum query q, const struct param *params, size_t n, unsigned *id_r)
+insert(
+    struct db_conn *c, enum query q, const struct sqlpool_param *params, size_t n, unsigned *id_r)
 {
 	unsigned long long id = 0;
 	enum db_status status = run(c, q, params, n, NULL, NULL, NULL, &id);
@@ -733,7 +493,7 @@ insert(struct db_conn *c, enum query q, const struct param *params, size_t n, un
 enum db_status
 db_setting_get(struct db_conn *c, const char *name, char *value_r, size_t size)
 {
-	struct param p[] = {P_STR(name)};
+	struct sqlpool_param p[] = {P_STR(name)};
 	struct text_out out = {value_r, size, false};
 	enum db_status status = run(c, Q_SETTING_GET, p, 1, store_first_text, &out, NULL, NULL);
 
@@ -743,7 +503,7 @@ db_setting_get(struct db_conn *c, const char *name, char *value_r, size_t size)
 enum db_status
 db_setting_set(struct db_conn *c, const char *name, const char *value)
 {
-	struct param p[] = {P_STR(name), P_STR(value)};
+	struct sqlpool_param p[] = {P_STR(name), P_STR(value)};
 
 	return write_only(c, Q_SETTING_SET, p, 2);
 }
@@ -751,7 +511,7 @@ db_setting_set(struct db_conn *c, const char *name, const char *value)
 enum db_status
 db_domain_insert(struct db_conn *c, const char *name)
 {
-	struct param p[] = {P_STR(name)};
+	struct sqlpool_param p[] = {P_STR(name)};
 
 	return insert(c, Q_DOMAIN_INSERT, p, 1, NULL);
 }
@@ -759,7 +519,7 @@ db_domain_insert(struct db_conn *c, const char *name)
 enum db_status
 db_domain_get(struct db_conn *c, const char *name, struct db_domain *row_r)
 {
-	struct param p[] = {P_STR(name)};
+	struct sqlpool_param p[] = {P_STR(name)};
 
 	return get_one(c, Q_DOMAIN_GET, p, 1, convert_domain, row_r);
 }
@@ -773,13 +533,13 @@ db_domain_list(struct db_conn *c, db_row_fn *fn, void *ctx)
 enum db_status
 db_domain_set_active(struct db_conn *c, const char *name, bool active)
 {
-	struct param p[] = {P_INT(active), P_STR(name)};
+	struct sqlpool_param p[] = {P_INT(active), P_STR(name)};
 
 	return change(c, Q_DOMAIN_SET_ACTIVE, p, 2);
 }
 
 static int
-mark_found(void *ctx, const struct row *row)
+mark_found(void *ctx, const struct sqlpool_row *row)
 {
 	*(bool *)ctx = true;
 	return 0;
@@ -788,7 +548,7 @@ mark_found(void *ctx, const struct row *row)
 enum db_status
 db_address_taken(struct db_conn *c, const char *email, bool *taken_r)
 {
-	struct param p[] = {P_STR(email), P_STR(email)};
+	struct sqlpool_param p[] = {P_STR(email), P_STR(email)};
 
 	*taken_r = false;
 	return run(c, Q_ADDRESS_TAKEN, p, 2, mark_found, taken_r, NULL, NULL);
@@ -798,7 +558,7 @@ enum db_status
 db_mailbox_insert(struct db_conn *c, unsigned domain_id, const char *local_part, const char *email,
     const char *hash, uint64_t quota, unsigned *id_r)
 {
-	struct param p[] = {
+	struct sqlpool_param p[] = {
 	    P_INT(domain_id), P_STR(local_part), P_STR(email), P_STR(hash), P_INT(quota)};
 
 	return insert(c, Q_MAILBOX_INSERT, p, 5, id_r);
@@ -807,7 +567,7 @@ db_mailbox_insert(struct db_conn *c, unsigned domain_id, const char *local_part,
 enum db_status
 db_mailbox_get(struct db_conn *c, const char *email, struct db_mailbox *row_r)
 {
-	struct param p[] = {P_STR(email)};
+	struct sqlpool_param p[] = {P_STR(email)};
 
 	return get_one(c, Q_MAILBOX_GET, p, 1, convert_mailbox, row_r);
 }
@@ -815,7 +575,7 @@ db_mailbox_get(struct db_conn *c, const char *email, struct db_mailbox *row_r)
 enum db_status
 db_mailbox_get_by_id(struct db_conn *c, unsigned id, struct db_mailbox *row_r)
 {
-	struct param p[] = {P_INT(id)};
+	struct sqlpool_param p[] = {P_INT(id)};
 
 	return get_one(c, Q_MAILBOX_GET_BY_ID, p, 1, convert_mailbox, row_r);
 }
@@ -823,7 +583,7 @@ db_mailbox_get_by_id(struct db_conn *c, unsigned id, struct db_mailbox *row_r)
 enum db_status
 db_mailbox_set_hash(struct db_conn *c, unsigned id, const char *hash)
 {
-	struct param p[] = {P_STR(hash), P_INT(id)};
+	struct sqlpool_param p[] = {P_STR(hash), P_INT(id)};
 
 	return change(c, Q_MAILBOX_SET_HASH, p, 2);
 }
@@ -831,7 +591,7 @@ db_mailbox_set_hash(struct db_conn *c, unsigned id, const char *hash)
 enum db_status
 db_mailbox_set_active(struct db_conn *c, unsigned id, bool active)
 {
-	struct param p[] = {P_INT(active), P_INT(active), P_INT(id)};
+	struct sqlpool_param p[] = {P_INT(active), P_INT(active), P_INT(id)};
 
 	return change(c, Q_MAILBOX_SET_ACTIVE, p, 3);
 }
@@ -839,7 +599,7 @@ db_mailbox_set_active(struct db_conn *c, unsigned id, bool active)
 enum db_status
 db_mailbox_set_quota(struct db_conn *c, unsigned id, uint64_t quota)
 {
-	struct param p[] = {P_INT(quota), P_INT(id)};
+	struct sqlpool_param p[] = {P_INT(quota), P_INT(id)};
 
 	return change(c, Q_MAILBOX_SET_QUOTA, p, 2);
 }
@@ -848,7 +608,7 @@ enum db_status
 db_mailbox_list(struct db_conn *c, const char *domain, const char *after, unsigned limit,
     db_row_fn *fn, void *ctx)
 {
-	struct param p[] = {P_STR(domain), P_STR(domain), P_STR(after), P_INT(limit)};
+	struct sqlpool_param p[] = {P_STR(domain), P_STR(domain), P_STR(after), P_INT(limit)};
 
 	return list(c, Q_MAILBOX_LIST, p, 4, convert_mailbox, fn, ctx);
 }
@@ -856,7 +616,7 @@ db_mailbox_list(struct db_conn *c, const char *domain, const char *after, unsign
 enum db_status
 db_mailbox_delete(struct db_conn *c, unsigned id)
 {
-	struct param p[] = {P_INT(id)};
+	struct sqlpool_param p[] = {P_INT(id)};
 
 	return change(c, Q_MAILBOX_DELETE, p, 1);
 }
@@ -864,7 +624,7 @@ db_mailbox_delete(struct db_conn *c, unsigned id)
 enum db_status
 db_purge_queue_add(struct db_conn *c, const char *email)
 {
-	struct param p[] = {P_STR(email)};
+	struct sqlpool_param p[] = {P_STR(email)};
 
 	return write_only(c, Q_PURGE_QUEUE_ADD, p, 1);
 }
@@ -873,7 +633,7 @@ enum db_status
 db_session_insert(
     struct db_conn *c, const unsigned char *token_hash, unsigned mailbox_id, const char *expires_at)
 {
-	struct param p[] = {P_BIN(token_hash, 32), P_INT(mailbox_id), P_STR(expires_at)};
+	struct sqlpool_param p[] = {P_BIN(token_hash, 32), P_INT(mailbox_id), P_STR(expires_at)};
 
 	return write_only(c, Q_SESSION_INSERT, p, 3);
 }
@@ -881,7 +641,7 @@ db_session_insert(
 enum db_status
 db_session_lookup(struct db_conn *c, const unsigned char *token_hash, struct db_mailbox *row_r)
 {
-	struct param p[] = {P_BIN(token_hash, 32)};
+	struct sqlpool_param p[] = {P_BIN(token_hash, 32)};
 
 	return get_one(c, Q_SESSION_LOOKUP, p, 1, convert_mailbox, row_r);
 }
@@ -889,7 +649,7 @@ db_session_lookup(struct db_conn *c, const unsigned char *token_hash, struct db_
 enum db_status
 db_session_delete(struct db_conn *c, const unsigned char *token_hash)
 {
-	struct param p[] = {P_BIN(token_hash, 32)};
+	struct sqlpool_param p[] = {P_BIN(token_hash, 32)};
 
 	return write_only(c, Q_SESSION_DELETE, p, 1);
 }
@@ -898,7 +658,7 @@ enum db_status
 db_session_delete_others(struct db_conn *c, unsigned mailbox_id, const unsigned char *keep)
 {
 	static const unsigned char none[32];
-	struct param p[] = {P_INT(mailbox_id), P_BIN(keep != NULL ? keep : none, 32)};
+	struct sqlpool_param p[] = {P_INT(mailbox_id), P_BIN(keep != NULL ? keep : none, 32)};
 
 	return write_only(c, Q_SESSION_DELETE_OTHERS, p, 2);
 }
@@ -912,7 +672,7 @@ db_session_purge_expired(struct db_conn *c)
 enum db_status
 db_alias_insert(struct db_conn *c, unsigned domain_id, const char *source, const char *destination)
 {
-	struct param p[] = {P_INT(domain_id), P_STR(source), P_STR(destination)};
+	struct sqlpool_param p[] = {P_INT(domain_id), P_STR(source), P_STR(destination)};
 
 	return insert(c, Q_ALIAS_INSERT, p, 3, NULL);
 }
@@ -920,7 +680,7 @@ db_alias_insert(struct db_conn *c, unsigned domain_id, const char *source, const
 enum db_status
 db_alias_list(struct db_conn *c, const char *domain, db_row_fn *fn, void *ctx)
 {
-	struct param p[] = {P_STR(domain), P_STR(domain)};
+	struct sqlpool_param p[] = {P_STR(domain), P_STR(domain)};
 
 	return list(c, Q_ALIAS_LIST, p, 2, convert_alias, fn, ctx);
 }
@@ -928,7 +688,7 @@ db_alias_list(struct db_conn *c, const char *domain, db_row_fn *fn, void *ctx)
 enum db_status
 db_alias_delete(struct db_conn *c, const char *source)
 {
-	struct param p[] = {P_STR(source)};
+	struct sqlpool_param p[] = {P_STR(source)};
 
 	return change(c, Q_ALIAS_DELETE, p, 1);
 }
@@ -936,7 +696,7 @@ db_alias_delete(struct db_conn *c, const char *source)
 enum db_status
 db_alias_delete_destination(struct db_conn *c, const char *dest)
 {
-	struct param p[] = {P_STR(dest)};
+	struct sqlpool_param p[] = {P_STR(dest)};
 
 	return write_only(c, Q_ALIAS_DELETE_DESTINATION, p, 1);
 }
@@ -945,13 +705,13 @@ enum db_status
 db_invite_insert(struct db_conn *c, const unsigned char *code_hash, const char *note,
     const char *expires_at, unsigned *id_r)
 {
-	struct param p[] = {P_BIN(code_hash, 32), P_STR(note), P_OPT_STR(expires_at)};
+	struct sqlpool_param p[] = {P_BIN(code_hash, 32), P_STR(note), P_OPT_STR(expires_at)};
 
 	return insert(c, Q_INVITE_INSERT, p, 3, id_r);
 }
 
 static int
-store_id(void *dst, const struct row *row)
+store_id(void *dst, const struct sqlpool_row *row)
 {
 	*(unsigned *)dst = (unsigned)strtoul(row->cols[0], NULL, 10);
 	return 0;
@@ -960,7 +720,7 @@ store_id(void *dst, const struct row *row)
 enum db_status
 db_invite_claim(struct db_conn *c, const unsigned char *code_hash, unsigned *id_r)
 {
-	struct param p[] = {P_BIN(code_hash, 32)};
+	struct sqlpool_param p[] = {P_BIN(code_hash, 32)};
 
 	return get_one(c, Q_INVITE_CLAIM, p, 1, store_id, id_r);
 }
@@ -968,7 +728,7 @@ db_invite_claim(struct db_conn *c, const unsigned char *code_hash, unsigned *id_
 enum db_status
 db_invite_mark_used(struct db_conn *c, unsigned id, unsigned mailbox_id)
 {
-	struct param p[] = {P_INT(mailbox_id), P_INT(id)};
+	struct sqlpool_param p[] = {P_INT(mailbox_id), P_INT(id)};
 
 	return change(c, Q_INVITE_MARK_USED, p, 2);
 }
@@ -982,13 +742,13 @@ db_invite_list(struct db_conn *c, db_row_fn *fn, void *ctx)
 enum db_status
 db_invite_revoke(struct db_conn *c, unsigned id)
 {
-	struct param p[] = {P_INT(id)};
+	struct sqlpool_param p[] = {P_INT(id)};
 
 	return change(c, Q_INVITE_REVOKE, p, 1);
 }
 
 static int
-store_lock_result(void *ctx, const struct row *row)
+store_lock_result(void *ctx, const struct sqlpool_row *row)
 {
 	*(bool *)ctx = row->cols[0][0] == '1';
 	return 0;
@@ -997,7 +757,7 @@ store_lock_result(void *ctx, const struct row *row)
 /* Row: owner id, one column per limit field (NULL = unset), and for
  * mailboxes the suspension time. */
 static int
-store_send_limits(void *ctx, const struct row *row)
+store_send_limits(void *ctx, const struct sqlpool_row *row)
 {
 	struct db_send_limits *l = ctx;
 	unsigned n = row->n - 2;
@@ -1010,10 +770,10 @@ store_send_limits(void *ctx, const struct row *row)
 	return copy_text(l->suspended_at, sizeof(l->suspended_at), row, row->n - 1);
 }
 
-static struct param
+static struct sqlpool_param
 param_limit(const struct db_send_limits *l, unsigned i)
 {
-	struct param p = P_INT(l->value[i]);
+	struct sqlpool_param p = P_INT(l->value[i]);
 
 	if (!l->set[i]) {
 		p.type = MYSQL_TYPE_NULL;
@@ -1025,7 +785,7 @@ param_limit(const struct db_send_limits *l, unsigned i)
 enum db_status
 db_send_limits_mailbox_get(struct db_conn *c, const char *email, struct db_send_limits *limits_r)
 {
-	struct param p[] = {P_STR(email)};
+	struct sqlpool_param p[] = {P_STR(email)};
 
 	memset(limits_r, 0, sizeof(*limits_r));
 	return get_one(c, Q_SEND_LIMITS_MAILBOX_GET, p, 1, store_send_limits, limits_r);
@@ -1034,8 +794,8 @@ db_send_limits_mailbox_get(struct db_conn *c, const char *email, struct db_send_
 enum db_status
 db_send_limits_mailbox_set(struct db_conn *c, const struct db_send_limits *limits)
 {
-	struct param p[] = {P_INT(limits->owner_id), param_limit(limits, 0), param_limit(limits, 1),
-	    param_limit(limits, 2), param_limit(limits, 3)};
+	struct sqlpool_param p[] = {P_INT(limits->owner_id), param_limit(limits, 0),
+	    param_limit(limits, 1), param_limit(limits, 2), param_limit(limits, 3)};
 
 	return write_only(c, Q_SEND_LIMITS_MAILBOX_SET, p, N_ELEMENTS(p));
 }
@@ -1043,7 +803,7 @@ db_send_limits_mailbox_set(struct db_conn *c, const struct db_send_limits *limit
 enum db_status
 db_send_limits_domain_get(struct db_conn *c, const char *name, struct db_send_limits *limits_r)
 {
-	struct param p[] = {P_STR(name)};
+	struct sqlpool_param p[] = {P_STR(name)};
 
 	memset(limits_r, 0, sizeof(*limits_r));
 	return get_one(c, Q_SEND_LIMITS_DOMAIN_GET, p, 1, store_send_limits, limits_r);
@@ -1052,8 +812,8 @@ db_send_limits_domain_get(struct db_conn *c, const char *name, struct db_send_li
 enum db_status
 db_send_limits_domain_set(struct db_conn *c, const struct db_send_limits *limits)
 {
-	struct param p[] = {P_INT(limits->owner_id), param_limit(limits, 0), param_limit(limits, 1),
-	    param_limit(limits, 2)};
+	struct sqlpool_param p[] = {P_INT(limits->owner_id), param_limit(limits, 0),
+	    param_limit(limits, 1), param_limit(limits, 2)};
 
 	return write_only(c, Q_SEND_LIMITS_DOMAIN_SET, p, N_ELEMENTS(p));
 }
@@ -1061,8 +821,8 @@ db_send_limits_domain_set(struct db_conn *c, const struct db_send_limits *limits
 enum db_status
 db_send_suspension_lift(struct db_conn *c, unsigned mailbox_id, const char *email)
 {
-	struct param id[] = {P_INT(mailbox_id)};
-	struct param subject[] = {P_STR(email)};
+	struct sqlpool_param id[] = {P_INT(mailbox_id)};
+	struct sqlpool_param subject[] = {P_STR(email)};
 	enum db_status status = write_only(c, Q_SEND_SUSPENSION_LIFT, id, 1);
 
 	return status == DB_OK ? write_only(c, Q_SEND_LIMIT_HITS_RESET, subject, 1) : status;
@@ -1098,7 +858,7 @@ db_migration_unlock(struct db_conn *c)
 enum db_status
 db_migration_get(struct db_conn *c, unsigned version, char *checksum_r)
 {
-	struct param p[] = {P_INT(version)};
+	struct sqlpool_param p[] = {P_INT(version)};
 	struct text_out out = {checksum_r, 65, false};
 	enum db_status status = run(c, Q_MIGRATION_GET, p, 1, store_first_text, &out, NULL, NULL);
 
@@ -1108,7 +868,7 @@ db_migration_get(struct db_conn *c, unsigned version, char *checksum_r)
 enum db_status
 db_migration_record(struct db_conn *c, unsigned version, const char *name, const char *checksum)
 {
-	struct param p[] = {P_INT(version), P_STR(name), P_STR(checksum)};
+	struct sqlpool_param p[] = {P_INT(version), P_STR(name), P_STR(checksum)};
 
 	return write_only(c, Q_MIGRATION_RECORD, p, 3);
 }
@@ -1116,17 +876,7 @@ db_migration_record(struct db_conn *c, unsigned version, const char *name, const
 enum db_status
 db_exec_script_statement(struct db_conn *c, const char *sql, size_t len)
 {
-	enum db_status status;
-
-	if ((status = conn_open(c)) != DB_OK)
-		return status;
-	if (mysql_real_query(c->mysql, sql, len) != 0)
-		return classify(c, mysql_errno(c->mysql), mysql_error(c->mysql), Q_COUNT);
-	/* DDL returns no rows; drain anything a statement did return. */
-	MYSQL_RES *res = mysql_store_result(c->mysql);
-	if (res != NULL)
-		mysql_free_result(res);
-	return DB_OK;
+	return from_sqlpool(sqlpool_exec_trusted(c->sql, sql, len));
 }
 
 void
