@@ -9,8 +9,9 @@
 # start-up, one with a migration that fails half-way); starts a throw-away
 # MariaDB (tests/lib/tempdb.bash); installs A under a temporary base
 # directory the way the installer does (releases/A, current -> releases/A,
-# `accountd migrate`) and starts it under a PM2 daemon of its own
-# (PM2_HOME in the temporary directory), as `nobody`, with the project's
+# `accountd migrate`) and starts it under a PM2 daemon of its own, root's
+# as on a server (PM2_HOME in the temporary directory), as `nobody`
+# (setpriv, as the ecosystem does for accountd), with the project's
 # ecosystem file (two processes sharing a loopback port with SO_REUSEPORT;
 # only the paths are the test's); and starts an OpenSSH server on
 # 127.0.0.1 and a free port with its own host key, which lets in one
