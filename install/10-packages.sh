@@ -10,7 +10,7 @@
 # Roundcube); abuse resistance (fail2ban, nftables). Debconf questions are
 # answered beforehand: Postfix with "No configuration" (install/60-postfix.sh
 # writes the whole configuration itself), Roundcube without dbconfig (its
-# database is made by our own script). PM2, which supervises accountd and policyd, comes from
+# database is made by our own script). PM2, which supervises accountd, comes from
 # npm (a pinned version), the only source outside the distribution; Node.js is taken from the
 # distribution when it is missing. apt is asked only when something is absent,
 # so a re-run does not touch the network.

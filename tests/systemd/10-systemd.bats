@@ -29,7 +29,9 @@ pids_of_unit() {
 		read -r cg
 		sd cat "/sys/fs/cgroup${cg}/cgroup.procs"
 	} | while read -r pid; do
-		[[ $(sd cat "/proc/${pid}/comm" 2>/dev/null) == "$2" ]] && printf '%s\n' "${pid}"
+		if [[ $(sd cat "/proc/${pid}/comm" 2>/dev/null) == "$2" ]]; then
+			printf '%s\n' "${pid}"
+		fi
 	done
 }
 
