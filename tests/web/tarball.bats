@@ -18,65 +18,18 @@ bats_load_library bats-assert
 TARBALL_HOST=${WEB_TARBALL_HOST:-web3}
 TARBALL_IP=${WEB_TARBALL_IP:-10.231.0.52}
 TARBALL_URL=http://127.0.0.1:8631/roundcubemail-9.9.9-mailnest-test.tar.gz
-
-in_host() {
-	nshost_exec "${TARBALL_HOST}" "$@"
-}
-
-# The release, built in the host from Debian's installation (see
-# tests/lib/roundcube-release), and served on its loopback.
-build_release() {
-	in_host "${WEB_REPO}/tests/lib/roundcube-release" 1.6 / /srv/releases/roundcubemail-9.9.9-mailnest-test.tar.gz
-	# shellcheck disable=SC2016 # expanded by the host's shell
-	in_host bash -c 'cd /srv/releases &&
-		setsid python3 -m http.server 8631 --bind 127.0.0.1 </dev/null >/srv/http.log 2>&1 &'
-	wait_for_http
-}
-
-http_answers() {
-	in_host curl -fsS -o /dev/null --max-time 2 "${TARBALL_URL}"
-}
-
-wait_for_http() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		http_answers && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
-# settings URL SHA256: the two settings in mailnest.conf (install.sh keeps
-# unknown-to-it values out; these two it knows).
-settings() {
-	in_host bash -c "mkdir -p /etc/mailnest && touch /etc/mailnest/mailnest.conf &&
-		sed -i '/^MAILNEST_ROUNDCUBE_/d' /etc/mailnest/mailnest.conf &&
-		printf 'MAILNEST_ROUNDCUBE_URL=%s\nMAILNEST_ROUNDCUBE_SHA256=%s\n' '$1' '$2' >>/etc/mailnest/mailnest.conf"
-}
-
-https() {
-	local path=$1
-	shift
-	curl -sS --max-time 20 --cacert "${BATS_FILE_TMPDIR}/crt" \
-		--resolve "${WEB_HOSTNAME}:443:${TARBALL_IP}" "$@" "https://${WEB_HOSTNAME}${path}"
-}
+load tarball
 
 setup_file() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	nshost_up "${TARBALL_HOST}" "${TARBALL_IP}"
-	build_release
+	build_and_serve 1.6 roundcubemail-9.9.9-mailnest-test 8631
 }
 
 teardown_file() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	nshost_down "${TARBALL_HOST}"
 }
 
 setup() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	SHA=$(in_host sha256sum /srv/releases/roundcubemail-9.9.9-mailnest-test.tar.gz | cut -d' ' -f1)
 }
 
@@ -110,15 +63,7 @@ setup() {
 	assert_output 404
 
 	# A real login through the release's Roundcube (IMAP over verified TLS).
-	local jar=${BATS_FILE_TMPDIR}/jar user password token
-	user=u$(openssl rand -hex 5)
-	password=Pw-$(openssl rand -hex 8)
-	in_host "${WEB_REPO}/tests/web/helper" create-account "${user}" "${password}"
-	token=$(https /mail/ -c "${jar}" | sed -n 's/.*name="_token" value="\([^"]*\)".*/\1/p' | head -n 1)
-	[[ -n ${token} ]] || fail "no login token on /mail/"
-	run https '/mail/?_task=login' -b "${jar}" -c "${jar}" -o /dev/null -w '%{http_code} %{redirect_url}' \
-		--data-urlencode "_token=${token}" --data '_task=login&_action=login&_timezone=UTC' \
-		--data-urlencode "_user=${user}" --data-urlencode "_pass=${password}"
+	run webmail_login
 	assert_output --regexp '^302 .*_task=mail'
 }
 

@@ -23,32 +23,7 @@ TARBALL_HOST=${WEB_TARBALL17_HOST:-web4}
 TARBALL_IP=${WEB_TARBALL17_IP:-10.231.0.53}
 RELEASE=roundcubemail-1.7.99-mailnest-test
 TARBALL_URL=http://127.0.0.1:8632/${RELEASE}.tar.gz
-
-in_host() {
-	nshost_exec "${TARBALL_HOST}" "$@"
-}
-
-build_release() {
-	in_host "${WEB_REPO}/tests/lib/roundcube-release" 1.7 / "/srv/releases/${RELEASE}.tar.gz"
-	# shellcheck disable=SC2016 # expanded by the host's shell
-	in_host bash -c 'cd /srv/releases &&
-		setsid python3 -m http.server 8632 --bind 127.0.0.1 </dev/null >/srv/http.log 2>&1 &'
-	wait_until 10 in_host curl -fsS -o /dev/null --max-time 2 "${TARBALL_URL}"
-}
-
-# settings URL SHA256: the two settings in the host's mailnest.conf.
-settings() {
-	in_host bash -c "mkdir -p /etc/mailnest && touch /etc/mailnest/mailnest.conf &&
-		sed -i '/^MAILNEST_ROUNDCUBE_/d' /etc/mailnest/mailnest.conf &&
-		printf 'MAILNEST_ROUNDCUBE_URL=%s\nMAILNEST_ROUNDCUBE_SHA256=%s\n' '$1' '$2' >>/etc/mailnest/mailnest.conf"
-}
-
-https() {
-	local path=$1
-	shift
-	curl -sS --max-time 20 --cacert "${BATS_FILE_TMPDIR}/crt" \
-		--resolve "${WEB_HOSTNAME}:443:${TARBALL_IP}" "$@" "https://${WEB_HOSTNAME}${path}"
-}
+load tarball
 
 status_of() {
 	https "$1" -o /dev/null -w '%{http_code}' "${@:2}"
@@ -61,25 +36,15 @@ snapshot() {
 }
 
 setup_file() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
-	# shellcheck source=tests/lib/wait.bash
-	source "${WEB_REPO}/tests/lib/wait.bash"
 	nshost_up "${TARBALL_HOST}" "${TARBALL_IP}"
-	build_release
+	build_and_serve 1.7 "${RELEASE}" 8632
 }
 
 teardown_file() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	nshost_down "${TARBALL_HOST}"
 }
 
 setup() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
-	# shellcheck source=tests/lib/wait.bash
-	source "${WEB_REPO}/tests/lib/wait.bash"
 	SHA=$(in_host sha256sum "/srv/releases/${RELEASE}.tar.gz" | cut -d' ' -f1)
 	ROOT=/opt/mailnest/roundcube/${SHA}
 }
@@ -117,15 +82,8 @@ setup() {
 	assert_success
 	assert_output --regexp '^[0-9]{10}$'
 
-	local jar=${BATS_FILE_TMPDIR}/jar user password token
-	user=u$(openssl rand -hex 5)
-	password=Pw-$(openssl rand -hex 8)
-	in_host "${WEB_REPO}/tests/web/helper" create-account "${user}" "${password}"
-	token=$(https /mail/ -c "${jar}" | sed -n 's/.*name="_token" value="\([^"]*\)".*/\1/p' | head -n 1)
-	[[ -n ${token} ]] || fail "no login token on /mail/"
-	run https '/mail/?_task=login' -b "${jar}" -c "${jar}" -o /dev/null -w '%{http_code} %{redirect_url}' \
-		--data-urlencode "_token=${token}" --data '_task=login&_action=login&_timezone=UTC' \
-		--data-urlencode "_user=${user}" --data-urlencode "_pass=${password}"
+	local jar=${BATS_FILE_TMPDIR}/jar
+	run webmail_login
 	assert_output --regexp '^302 .*_task=mail'
 	run https '/mail/?_task=mail&_mbox=INBOX' -b "${jar}" -o /dev/null -w '%{http_code}'
 	assert_output 200
