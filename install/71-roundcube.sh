@@ -132,9 +132,9 @@ choose_source() {
 	[[ -f ${RC_PUBLIC}/index.php ]] || RC_PUBLIC=${RC_ROOT}
 }
 
-# check_php_fit PHP_VERSION: refuse a Roundcube that cannot run on this PHP, before it
-# is served. Its version and PHP floor are read from its own iniset.php
-# (RCMAIL_VERSION; "PHP_VERSION_ID < 80100" in 1.7).
+# check_php_fit PHP_VERSION: refuse a Roundcube that cannot run on this
+# PHP, before it is served. Its version and PHP floor are read from its own
+# iniset.php (RCMAIL_VERSION; "PHP_VERSION_ID < 80100" in 1.7).
 check_php_fit() {
 	local php=$1 iniset=${RC_ROOT}/program/include/iniset.php rc floor
 	rc=$(sed -n "s/^define('RCMAIL_VERSION', '\([^']*\)');.*/\1/p" -- "${iniset}")
@@ -293,19 +293,20 @@ install_no_version_plugin() {
 }
 
 main() {
-	local version fpm_restart="" nginx_reload=""
+	local version fpm_restart="" nginx_reload="" schema_tool=updatedb
 	version=$(php_version)
 	say "PHP ${version} with FPM"
 	step "system user ${USER_NAME}, its temp and log directories" ensure_user
 	choose_source
 	check_php_fit "${version}"
+	[[ -f ${RC_BIN}/initdb.sh ]] && schema_tool=initdb
 	step "the plugin that keeps Roundcube's version out of its pages" install_no_version_plugin
 	step "database roundcube and the rights of its user" create_database
 	if render_settings; then
 		say "wrote ${RC_CONFIG_DIR}/config.inc.php and the password driver"
 		fpm_restart=reload
 	fi
-	step "Roundcube's database schema, by its own tools (bin/$([[ -f ${RC_BIN}/initdb.sh ]] && echo initdb || echo updatedb).sh)" update_schema
+	step "Roundcube's database schema, by its own tools (bin/${schema_tool}.sh)" update_schema
 	render_pool "${version}" && fpm_restart=restart
 	step "checking PHP-FPM's configuration (php-fpm${version} -t)" "php-fpm${version}" -t
 	# OPcache re-reads changed files (validate_timestamps): a reload is enough.
