@@ -194,8 +194,8 @@ main() {
 	printf '%s\n' "${busy}" | show "While mail flows (${n} messages over ${sessions} sessions on port 25; peak sample; $(delivered) delivered)"
 	local god
 	god=$(printf '%s\n' "${idle}" | awk -F '\t' '$1 == "PM2 God daemon" {
-		printf "%d daemons, %.1f MiB PSS; merged, the second one would free its own pages, about %.1f MiB (USS of one)", $2, $3, $6 / $2 }')
-	printf '\nPM2 God daemons (one per service user), idle: %s.\n' "${god:-none}"
+		printf "%d daemon(s), %.1f MiB PSS, %.1f MiB USS", $2, $3, $6 }')
+	printf '\nPM2 God daemon (one, root'"'"'s, for accountd and policyd), idle: %s.\n' "${god:-none}"
 	[[ -z ${keep} ]] || say "host ${host} (${host_ip}) kept: take it down with nshost_down (or osroot_down with -s)"
 }
 

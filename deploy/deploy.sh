@@ -2,7 +2,7 @@
 # Installs one release of accountd on this server and makes it live without
 # dropping a request, or puts everything back the way it was.
 #
-#   deploy.sh [options] accountd-VERSION.tar.gz      (run as root, or as the run-as user)
+#   deploy.sh [options] accountd-VERSION.tar.gz      (run as root)
 #
 # The tarball is what deploy/build-release.sh makes; the SHA256SUMS written
 # beside it must list it. In order, under one lock (a second deploy waits
@@ -37,9 +37,10 @@
 #  6. keep the newest --keep releases and backups (default 5), delete the
 #     rest (never the current or the previous release).
 # What it expects of the server (the installer's layout): BASE/current, a
-# symlink to a release under BASE/releases; a PM2 daemon of the run-as user
-# whose app runs BASE/current/bin/accountd as two processes (ecosystem:
-# `instances: 2`, env ACCOUNTD_REUSE_PORT=1); and net.ipv4.tcp_migrate_req=1
+# symlink to a release under BASE/releases; the PM2 daemon (root's, in
+# PM2_HOME) whose app runs BASE/current/bin/accountd, directly or through
+# setpriv as the run-as user, as two processes (ecosystem: `instances: 2`,
+# env ACCOUNTD_REUSE_PORT=1); and net.ipv4.tcp_migrate_req=1
 # (e.g. /etc/sysctl.d/60-mailnest.conf), else the script warns.
 # Run by hand as root:
 #   deploy.sh /path/to/accountd-0.1.0+abc123.tar.gz   (SHA256SUMS beside it)
@@ -64,8 +65,8 @@ usage() {
 		usage: deploy.sh [options] accountd-VERSION.tar.gz
 		  -b, --base DIR            install root (MAILNEST_BASE, /opt/mailnest)
 		  -a, --app NAME            PM2 app name (MAILNEST_PM2_APP, accountd)
-		  -H, --pm2-home DIR        PM2_HOME of that app (PM2_HOME, /var/lib/accountd/.pm2)
-		  -u, --user USER           user PM2 and accountd run as (MAILNEST_RUN_AS, accountd)
+		  -H, --pm2-home DIR        PM2_HOME of root's PM2 (PM2_HOME, /var/lib/mailnest/pm2)
+		  -u, --user USER           user accountd runs as (MAILNEST_RUN_AS, accountd)
 		  -r, --readyz URL          readiness URL (MAILNEST_READYZ_URL, http://127.0.0.1:8080/readyz)
 		  -c, --config FILE         accountd settings (ACCOUNTD_CONFIG_FILE, /etc/mailnest/accountd.env)
 		  -k, --keep N              releases and backups kept (MAILNEST_KEEP, 5)
@@ -102,7 +103,7 @@ load_settings() {	# environment > MAILNEST_DEPLOY_CONF file > defaults
 	setting() { local name=$1 def=$2; printf '%s' "${!name:-${file_values[${name}]:-${def}}}"; }
 	base=$(setting MAILNEST_BASE /opt/mailnest)
 	app=$(setting MAILNEST_PM2_APP accountd)
-	pm2_home=$(setting PM2_HOME /var/lib/accountd/.pm2)
+	pm2_home=$(setting PM2_HOME /var/lib/mailnest/pm2)
 	run_as=$(setting MAILNEST_RUN_AS accountd)
 	readyz_url=$(setting MAILNEST_READYZ_URL http://127.0.0.1:8080/readyz)
 	config_file=$(setting ACCOUNTD_CONFIG_FILE /etc/mailnest/accountd.env)
@@ -150,21 +151,18 @@ parse_options() {
 
 # --------------------------------------------------------- run-as helpers
 
-as_app_user() {	# CMD...: run CMD as the run-as user, with PM2_HOME
-	if [[ $(id -un) == "${run_as}" ]]; then
-		env PM2_HOME="${pm2_home}" "$@"
-	else
-		# From the user's home: PM2 starts its daemon in the caller's working
-		# directory, which the user may not enter (an SSH session's /root).
-		runuser -u "${run_as}" -- env -C "${pm2_home%/*}" PM2_HOME="${pm2_home}" HOME="${pm2_home%/*}" "$@"
-	fi
+as_app_user() {	# CMD...: run CMD as the run-as user (from /: an SSH session's /root is not its to enter)
+	runuser -u "${run_as}" -- env -C / "$@"
 }
 
-pm2_run() { as_app_user pm2 "$@"; }
+# pm2_run ARGS...: pm2 against root's daemon in PM2_HOME (from there: a
+# daemon PM2 would start keeps its working directory).
+pm2_run() { env -C "${pm2_home}" PM2_HOME="${pm2_home}" pm2 "$@"; }
 
 # pm2_instances: one line per process of the app, sorted by id:
-# "ID PID STATUS RESTARTS EXEC_PATH" (STATUS with "_" for spaces, as in
-# waiting_restart). Node is there wherever PM2 is.
+# "ID PID STATUS RESTARTS PROGRAM" (STATUS with "_" for spaces, as in
+# waiting_restart; PROGRAM the script, or the argument under BASE/current/
+# when the script is setpriv). Node is there wherever PM2 is.
 pm2_instances() {
 	local json
 	json=$(pm2_run jlist 2>/dev/null) || return 1
@@ -177,8 +175,10 @@ pm2_instances() {
 			.filter((p) => p.name === process.argv[1])
 			.sort((a, b) => a.pm_id - b.pm_id)
 			.forEach((p) => console.log([p.pm_id, p.pid || 0, String(p.pm2_env.status).replace(/ /g, "_"),
-				p.pm2_env.restart_time, p.pm2_env.pm_exec_path].join(" ")));
-	' "${app}" <<<"${json}"
+				p.pm2_env.restart_time,
+				[].concat(p.pm2_env.args || []).find((a) => String(a).startsWith(process.argv[2])) ||
+					p.pm2_env.pm_exec_path].join(" ")));
+	' "${app}" "${base}/current/" <<<"${json}"
 }
 
 pm2_daemon_alive() {
@@ -513,9 +513,7 @@ main() {
 	base=$(cd -- "${base}" && pwd -P)
 	cd /
 
-	if ((EUID != 0)) && [[ $(id -un) != "${run_as}" ]]; then
-		fail "run as root or as ${run_as}"
-	fi
+	((EUID == 0)) || fail "run as root (PM2 is root's)"
 	local tool
 	for tool in curl node pm2 sha256sum tar flock ss mariadb mariadb-dump; do
 		command -v "${tool}" >/dev/null || fail "${tool} is missing"
@@ -542,7 +540,7 @@ main() {
 	fi
 	step "deploying $(basename -- "${tarball}") to ${base} (live now: ${previous_version:-nothing})"
 
-	pm2_daemon_alive || fail "no PM2 daemon for ${run_as} in ${pm2_home} (run the installer first)"
+	pm2_daemon_alive || fail "no PM2 daemon in ${pm2_home} (run the installer first)"
 	local -a ids=()
 	while read -r id _ _ _ line; do
 		[[ ${line} == "${base}/current/"* ]] || fail "PM2 process ${id} runs ${line}, not a program under ${base}/current"

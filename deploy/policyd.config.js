@@ -2,9 +2,10 @@
 // enforces sending limits.
 //
 // install/66-policyd.sh copies this file to /opt/mailnest/policyd/ecosystem.config.js
-// and starts it with a PM2 daemon of the unprivileged `policyd` user
-// (PM2_HOME=/var/lib/policyd/.pm2), apart from accountd's: each daemon runs
-// as its own user. Settings (the database password among them) are in the
+// and starts it with mailnest's one PM2 daemon, root's
+// (PM2_HOME=/var/lib/mailnest/pm2), beside accountd's apps. PM2 runs setpriv,
+// which becomes the unprivileged `policyd` user (its groups, no_new_privs)
+// and execs mailnest-policyd: the pid PM2 watches and signals is policyd's. Settings (the database password among them) are in the
 // root-owned, group-readable /etc/mailnest/policyd.env, which policyd reads
 // itself. One process: it serves every Postfix connection from its threads,
 // and it must stay one, because it holds the sending counters in memory
@@ -18,13 +19,21 @@
 // (milter_default_action = tempfail).
 'use strict';
 
+const user = 'policyd';
+const binary = '/opt/mailnest/policyd/current/bin/mailnest-policyd';
+const as_user = [`--reuid=${user}`, `--regid=${user}`, '--init-groups', '--no-new-privs', '--', binary];
+
 const common = {
 	interpreter: 'none',
 	exec_mode: 'fork',
 	instances: 1,
 	merge_logs: true, // one file, no -0 suffix
 	cwd: '/var/lib/policyd',
+	script: '/usr/bin/setpriv',
 	env: {
+		HOME: '/var/lib/policyd',
+		USER: user,
+		LOGNAME: user,
 		POLICYD_CONFIG_FILE: '/etc/mailnest/policyd.env',
 	},
 	time: true,
@@ -35,6 +44,10 @@ const common = {
 	min_uptime: 5000,
 	max_restarts: 50,
 	watch: false,
+	// Nothing PM2 would add for a Node.js app, nor git metadata.
+	pmx: false,
+	automation: false,
+	vizion: false,
 };
 
 module.exports = {
@@ -42,8 +55,7 @@ module.exports = {
 		{
 			...common,
 			name: 'mailnest-policyd',
-			script: '/opt/mailnest/policyd/current/bin/mailnest-policyd',
-			args: 'serve',
+			args: [...as_user, 'serve'],
 			out_file: '/var/log/mailnest-policyd/policyd.log',
 			error_file: '/var/log/mailnest-policyd/policyd.error.log',
 			// It lets connections finish the request in hand for up to 5 s.
@@ -52,8 +64,7 @@ module.exports = {
 		{
 			...common,
 			name: 'mailnest-policyd-milter',
-			script: '/opt/mailnest/policyd/current/bin/mailnest-policyd',
-			args: 'milter',
+			args: [...as_user, 'milter'],
 			out_file: '/var/log/mailnest-policyd/milter.log',
 			error_file: '/var/log/mailnest-policyd/milter.error.log',
 			kill_timeout: 8000,

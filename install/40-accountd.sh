@@ -10,10 +10,14 @@
 # password included), readable by root and the accountd group only, and the
 # admin token is in /etc/mailnest/admin-token, with the same rights. The
 # migrations are applied on every run; the primary domain is created when
-# absent. PM2, running as the accountd user, supervises it (restart on crash,
-# logs in /var/log/mailnest); where systemd exists `pm2 startup` makes PM2
-# and its saved process list come back after a reboot. accountd is restarted
-# only when its release, its settings or the PM2 file changed.
+# absent. mailnest's one PM2 daemon (root's, install/lib.sh; it runs
+# policyd too) supervises it as two processes, each dropped to the accountd
+# user by setpriv (restart on crash, logs in /var/log/mailnest, a directory
+# of root and group accountd); where systemd exists the unit mailnest-pm2
+# (`pm2 startup`) makes PM2 and its saved process list come back after a
+# reboot. An installation that ran a PM2 daemon of the accountd user has that
+# daemon stopped and its unit pm2-accountd removed first. accountd is
+# restarted only when its release, its settings or the PM2 file changed.
 
 # Predicates are called in conditions on purpose; none relies on set -e.
 # shellcheck disable=SC2310
@@ -22,7 +26,6 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly USER_NAME=accountd
 readonly HOME_DIR=/var/lib/accountd
-readonly PM2_HOME_DIR=${HOME_DIR}/.pm2
 # Processes in deploy/ecosystem.config.js (two, so that a deploy restarts
 # one while the other serves).
 readonly ACCOUNTD_INSTANCES=2
@@ -39,7 +42,12 @@ ensure_user() {
 	fi
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}"
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0700 -- "${HOME_DIR}/ratelimit"
-	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${MAILNEST_LOG}"
+	# PM2 (root) writes the logs; the group may read them.
+	install -d -o root -g "${USER_NAME}" -m 0750 -- "${MAILNEST_LOG}"
+	local log
+	for log in "${MAILNEST_LOG}"/accountd.log "${MAILNEST_LOG}"/accountd.error.log; do
+		[[ ! -f ${log} ]] || chown root:"${USER_NAME}" -- "${log}"
+	done
 	install -d -o root -g root -m 0755 -- "${MAILNEST_OPT}" "${MAILNEST_OPT}/releases" "${MAILNEST_STATE}"
 }
 
@@ -112,13 +120,11 @@ ACCOUNTD_RATE_LIMIT_DIR=${HOME_DIR}/ratelimit
 ENV
 }
 
-# (From its home: PM2's daemon keeps the working directory it was started
-# in, and the installer's, /root/... for one, is not the service user's to
-# enter.)
+# as_accountd CMD...: CMD as the accountd user, from its home (the
+# installer's working directory, /root/... for one, is not its to enter).
 as_accountd() {
 	(cd -- "${HOME_DIR}" &&
-		runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
-			ACCOUNTD_CONFIG_FILE="${ENV_FILE}" "$@")
+		runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" ACCOUNTD_CONFIG_FILE="${ENV_FILE}" "$@")
 }
 
 # prune_releases: keep the release in use and the two newest others (to
@@ -147,7 +153,7 @@ ensure_domain() {
 
 # accountd_pids: the pids of the accountd processes PM2 runs, one a line.
 accountd_pids() {
-	as_accountd pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$'
+	pm2_app_pids accountd
 }
 
 # accountd_is_online: as many live processes as the ecosystem asks for.
@@ -177,28 +183,10 @@ start_under_pm2() {
 	# startOrRestart does not change the number of processes of a running
 	# app: start afresh when it differs (an upgrade from one process).
 	if ((running != 0 && running != ACCOUNTD_INSTANCES)); then
-		as_accountd pm2 delete accountd >/dev/null
+		pm2_run delete accountd >/dev/null
 	fi
-	as_accountd pm2 startOrRestart "${ECOSYSTEM}" --update-env
-	as_accountd pm2 save --force
-}
-
-# pm2_startup: where systemd is PID 1, let it own the PM2 daemon (unit
-# pm2-accountd, made once by `pm2 startup`), so that PM2 and the saved
-# process list come back after a reboot and PM2 does not live in the
-# installer's login session.
-pm2_startup() {
-	local unit=/etc/systemd/system/pm2-accountd.service
-	if ! has_systemd; then
-		say "no systemd here: PM2 is started by this installer (run it again after a reboot)"
-		return 0
-	fi
-	if [[ ! -f ${unit} ]]; then
-		step "enabling PM2 at boot (pm2 startup systemd, unit pm2-accountd)" \
-			env PATH="${PATH}" pm2 startup systemd -u "${USER_NAME}" --hp "${HOME_DIR}" \
-			--service-name pm2-accountd
-	fi
-	service_converge pm2-accountd ""
+	pm2_run startOrRestart "${ECOSYSTEM}" --update-env
+	pm2_run save --force
 }
 
 main() {
@@ -227,7 +215,11 @@ main() {
 	step "applying database migrations (accountd migrate)" as_accountd "${CURRENT}/bin/accountd" migrate
 	ensure_domain
 
-	pm2_startup
+	pm2_daemon_ensure
+	if [[ -d ${HOME_DIR}/.pm2 || -f /etc/systemd/system/pm2-${USER_NAME}.service ]]; then
+		step "stopping the PM2 daemon of the ${USER_NAME} user (one PM2 runs every app now)" \
+			pm2_retire_user_daemon "${USER_NAME}"
+	fi
 	fp=$(fingerprint)
 	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
 	if [[ ${fp} != "${old_fp}" ]] || ! accountd_is_online; then

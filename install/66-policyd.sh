@@ -8,9 +8,11 @@
 # keeps trying. It is built with meson like accountd, into
 # /opt/mailnest/policyd/<version>-<source hash> with the symlink `current`;
 # an unchanged source is not built again. It runs as its own unprivileged
-# user `policyd` under a PM2 daemon of that user (as accountd does under its
-# own), which restarts it on a crash; where systemd exists `pm2 startup`
-# makes that PM2 come back after a reboot. Its database user `policyd` may
+# user `policyd` (setpriv drops to it) under mailnest's one PM2 daemon,
+# root's, beside accountd (install/lib.sh), which restarts it on a crash;
+# where systemd exists the unit mailnest-pm2 makes that PM2 come back after a
+# reboot (a PM2 daemon of the policyd user, from an older installation, is
+# stopped and its unit pm2-policyd removed). Its database user `policyd` may
 # read the sending account (never its password hash) and the overrides, set
 # only the suspension column, and keep the counters (policyd/sql/grants.sql).
 # Its settings, database password included, are in /etc/mailnest/policyd.env
@@ -22,7 +24,7 @@
 # restarted only when its build, settings or PM2 file changed.
 #
 # The same binary, run as `mailnest-policyd milter` (a second app of the same
-# PM2, same user, same settings and database user), is the milter that
+# PM2 daemon, same user, same settings and database user), is the milter that
 # 60-postfix.sh puts in front of OpenDKIM: on 587/465 every From:/Sender:
 # address must be the login's own (its mailbox and the aliases delivered to
 # it, as sender-login-maps.cf grants the envelope), and on port 25 none may
@@ -38,7 +40,6 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly USER_NAME=policyd
 readonly HOME_DIR=/var/lib/policyd
-readonly PM2_HOME_DIR=${HOME_DIR}/.pm2
 readonly LOG_DIR=/var/log/mailnest-policyd
 readonly BASE=${MAILNEST_OPT}/policyd
 readonly CURRENT=${BASE}/current
@@ -54,7 +55,13 @@ ensure_user() {
 		useradd --system --user-group --home-dir "${HOME_DIR}" --shell /usr/sbin/nologin \
 			--comment "mailnest sending-limit policy service" "${USER_NAME}" || return 1
 	fi
-	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}" "${LOG_DIR}" || return 1
+	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}" || return 1
+	# PM2 (root) writes the logs; the group may read them.
+	install -d -o root -g "${USER_NAME}" -m 0750 -- "${LOG_DIR}" || return 1
+	local log
+	for log in "${LOG_DIR}"/*.log; do
+		[[ ! -f ${log} ]] || chown root:"${USER_NAME}" -- "${log}" || return 1
+	done
 	install -d -o "${USER_NAME}" -g postfix -m 0750 -- "${SOCKET_DIR}" || return 1
 	install -d -o root -g root -m 0755 -- "${BASE}" "${MAILNEST_STATE}"
 }
@@ -160,24 +167,22 @@ ${LOG_DIR}/*.log {
 	missingok
 	notifempty
 	copytruncate
-	su ${USER_NAME} ${USER_NAME}
-	create 0640 ${USER_NAME} ${USER_NAME}
+	su root ${USER_NAME}
+	create 0640 root ${USER_NAME}
 }
 ROTATE
 }
 
-# (From its home: PM2's daemon keeps the working directory it was started
-# in, and the installer's, /root/... for one, is not the service user's to
-# enter.)
+# as_policyd CMD...: CMD as the policyd user, from its home (the
+# installer's working directory, /root/... for one, is not its to enter).
 as_policyd() {
 	(cd -- "${HOME_DIR}" &&
-		runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" PM2_HOME="${PM2_HOME_DIR}" \
-			POLICYD_CONFIG_FILE="${ENV_FILE}" "$@")
+		runuser -u "${USER_NAME}" -- env HOME="${HOME_DIR}" POLICYD_CONFIG_FILE="${ENV_FILE}" "$@")
 }
 
 # app_pid APP: the pid of one of the two PM2 apps.
 app_pid() {
-	as_policyd pm2 pid "$1" 2>/dev/null | grep -E '^[1-9][0-9]*$'
+	pm2_app_pids "$1"
 }
 
 # policyd_is_online: both apps, the policy service and the milter, run.
@@ -201,24 +206,8 @@ fingerprint() {
 }
 
 start_under_pm2() {
-	as_policyd pm2 startOrRestart "${ECOSYSTEM}" --update-env || return 1
-	as_policyd pm2 save --force
-}
-
-# pm2_startup: under systemd, unit pm2-policyd brings PM2 and policyd back
-# after a reboot.
-pm2_startup() {
-	local unit=/etc/systemd/system/pm2-policyd.service
-	if ! has_systemd; then
-		say "no systemd here: PM2 (policyd) is started by this installer (run it again after a reboot)"
-		return 0
-	fi
-	if [[ ! -f ${unit} ]]; then
-		step "enabling PM2 of policyd at boot (pm2 startup systemd, unit pm2-policyd)" \
-			env PATH="${PATH}" pm2 startup systemd -u "${USER_NAME}" --hp "${HOME_DIR}" \
-			--service-name pm2-policyd
-	fi
-	service_converge pm2-policyd ""
+	pm2_run startOrRestart "${ECOSYSTEM}" --update-env || return 1
+	pm2_run save --force
 }
 
 main() {
@@ -246,7 +235,11 @@ main() {
 	write_logrotate || true
 	step "checking policyd's settings" as_policyd "${CURRENT}/bin/mailnest-policyd" check-config
 
-	pm2_startup
+	pm2_daemon_ensure
+	if [[ -d ${HOME_DIR}/.pm2 || -f /etc/systemd/system/pm2-${USER_NAME}.service ]]; then
+		step "stopping the PM2 daemon of the ${USER_NAME} user (one PM2 runs every app now)" \
+			pm2_retire_user_daemon "${USER_NAME}"
+	fi
 	fp=$(fingerprint)
 	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
 	if [[ ${fp} != "${old_fp}" ]] || ! policyd_is_online; then

@@ -10,8 +10,19 @@
 # it runs as its own unprivileged user `roundcube` in a PHP-FPM pool of its
 # own (the PHP version present is detected), whose socket only Nginx may
 # use; Nginx runs nothing else of it (install/templates/nginx/roundcube.conf).
+# A release of Roundcube 1.7 or later keeps only index.php and static.php in
+# public_html/ and serves every asset (skins, plugins, program) through
+# static.php: Nginx then runs those two and nothing else, and serves no file
+# itself (nginx/mailnest-roundcube-assets-static.conf; an older layout gets
+# its assets served as files by extension, -assets-files.conf). Before
+# anything is served, the installer checks that the Roundcube found can run
+# on the PHP present: its own PHP floor (1.7: 8.1), and no release before
+# 1.6.12 on PHP 8.5 or later.
 # It has its own MariaDB database `roundcube`, created here, and the user
-# `roundcube` (made by 30-mariadb.sh) has rights on that database only. Its
+# `roundcube` (made by 30-mariadb.sh) has rights on that database only; the
+# schema is made and upgraded by Roundcube's own tools, as roundcube
+# (bin/initdb.sh --update of a release; Debian's package, which has no
+# initdb.sh, gets its SQL/mysql.initial.sql once, then bin/updatedb.sh). Its
 # settings (database password, a generated des_key) are readable by root and
 # the roundcube group only; it talks to the local Dovecot over IMAPS and to
 # Postfix's submission port with STARTTLS and the user's own credentials,
@@ -99,14 +110,6 @@ choose_source() {
 		local rc_version
 		rc_version=$(dpkg-query -W -f='${Version}' roundcube-core 2>/dev/null || echo '?')
 		say "Roundcube from the distribution (${rc_version})"
-		# PHP 8.5 has a function array_first() of its own, which Roundcube
-		# before 1.6.12 declares again: every page is a fatal error (Ubuntu
-		# 26.04 ships 1.6.11 with PHP 8.5). Say so instead of installing a
-		# webmail that cannot start.
-		if dpkg --compare-versions "$(php_version)" ge 8.5 && dpkg --compare-versions "${rc_version#*:}" lt 1.6.12; then
-			die "the distribution's Roundcube ${rc_version} does not run on PHP $(php_version) (fixed upstream in 1.6.12)." \
-				"Set MAILNEST_ROUNDCUBE_URL and MAILNEST_ROUNDCUBE_SHA256 in ${MAILNEST_CONF} to a Roundcube release of 1.6.12 or later (README.md, Web) and run ./install.sh again."
-		fi
 	else
 		[[ ${MAILNEST_ROUNDCUBE_SHA256} =~ ^[0-9a-fA-F]{64}$ ]] ||
 			die "MAILNEST_ROUNDCUBE_URL needs MAILNEST_ROUNDCUBE_SHA256 (64 hex digits)"
@@ -129,19 +132,47 @@ choose_source() {
 	[[ -f ${RC_PUBLIC}/index.php ]] || RC_PUBLIC=${RC_ROOT}
 }
 
-create_database() {
-	sql "CREATE DATABASE IF NOT EXISTS roundcube CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-	     GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, LOCK TABLES
-	     ON roundcube.* TO 'roundcube'@'localhost';" || return 1
-	# The schema is made once from the release's SQL; later releases update
-	# it with their own bin/updatedb.sh (as roundcube, on its database).
-	if [[ -z $(sql "SHOW TABLES FROM roundcube LIKE 'system'") ]]; then
-		mariadb --protocol=socket --user=root roundcube <"${RC_ROOT}/SQL/mysql.initial.sql" || return 1
+# check_php_fit PHP_VERSION: refuse a Roundcube that cannot run on this
+# PHP, before it is served. Its version and PHP floor are read from its own
+# iniset.php (RCMAIL_VERSION; "PHP_VERSION_ID < 80100" in 1.7).
+check_php_fit() {
+	local php=$1 iniset=${RC_ROOT}/program/include/iniset.php rc floor
+	rc=$(sed -n "s/^define('RCMAIL_VERSION', '\([^']*\)');.*/\1/p" -- "${iniset}")
+	floor=$(grep -oE 'PHP_VERSION_ID < [0-9]{5}' -- "${iniset}" | head -n 1 | grep -oE '[0-9]+$' || true)
+	say "Roundcube ${rc:-?} in ${RC_ROOT}, PHP ${php}"
+	if [[ -n ${floor} ]] && dpkg --compare-versions "${php}" lt "$((floor / 10000)).$((floor / 100 % 100))"; then
+		die "Roundcube ${rc} needs PHP $((floor / 10000)).$((floor / 100 % 100)) or later; this system has PHP ${php}."
+	fi
+	# PHP 8.5 has a function array_first() of its own, which Roundcube
+	# before 1.6.12 declares again: every page is a fatal error (Ubuntu
+	# 26.04 ships 1.6.11 with PHP 8.5). Say so instead of installing a
+	# webmail that cannot start.
+	if dpkg --compare-versions "${php}" ge 8.5 && [[ ${rc} =~ ^[0-9.]+$ ]] &&
+		dpkg --compare-versions "${rc}" lt 1.6.12; then
+		die "Roundcube ${rc} does not run on PHP ${php} (fixed upstream in 1.6.12)." \
+			"Set MAILNEST_ROUNDCUBE_URL and MAILNEST_ROUNDCUBE_SHA256 in ${MAILNEST_CONF} to a Roundcube release of 1.6.12 or later (README.md, Web) and run ./install.sh again."
 	fi
 }
 
+create_database() {
+	sql "CREATE DATABASE IF NOT EXISTS roundcube CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+	     GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, LOCK TABLES
+	     ON roundcube.* TO 'roundcube'@'localhost';"
+}
+
+# update_schema: Roundcube's schema made or upgraded by its own tools, as
+# roundcube, from / (the installer's directory may be closed to that user).
+# A release's bin/initdb.sh --update makes it in an empty database and
+# upgrades it otherwise; Debian's package has no initdb.sh: its
+# SQL/mysql.initial.sql makes it once, then its bin/updatedb.sh upgrades it.
 update_schema() {
-	# (from /: the installer's directory may be closed to that user)
+	if [[ -f ${RC_BIN}/initdb.sh ]]; then
+		(cd / && runuser -u "${USER_NAME}" -- php "${RC_BIN}/initdb.sh" --update --dir="${RC_ROOT}/SQL")
+		return
+	fi
+	if [[ -z $(sql "SHOW TABLES FROM roundcube LIKE 'system'") ]]; then
+		mariadb --protocol=socket --user=root roundcube <"${RC_ROOT}/SQL/mysql.initial.sql" || return 1
+	fi
 	(cd / && runuser -u "${USER_NAME}" -- php "${RC_BIN}/updatedb.sh" --package=roundcube --dir="${RC_ROOT}/SQL")
 }
 
@@ -207,8 +238,12 @@ render_pool() {
 }
 
 render_nginx() {
-	local changed=1
+	local changed=1 assets=files
 	export RC_PUBLIC
+	# 1.7's layout: assets only through public_html/static.php.
+	[[ -f ${RC_PUBLIC}/static.php ]] && assets=static
+	render "nginx/mailnest-roundcube-assets-${assets}.conf" "${NGINX_SNIPPETS}/mailnest-roundcube-assets.conf" \
+		root:root 0644 NGINX_SNIPPETS RC_PUBLIC RC_FPM_SOCKET && changed=0
 	render nginx/mailnest-roundcube-headers.conf "${NGINX_SNIPPETS}/mailnest-roundcube-headers.conf" \
 		root:root 0644 NGINX_SNIPPETS && changed=0
 	render nginx/mailnest-roundcube-php.conf "${NGINX_SNIPPETS}/mailnest-roundcube-php.conf" \
@@ -258,18 +293,20 @@ install_no_version_plugin() {
 }
 
 main() {
-	local version fpm_restart="" nginx_reload=""
+	local version fpm_restart="" nginx_reload="" schema_tool=updatedb
 	version=$(php_version)
 	say "PHP ${version} with FPM"
 	step "system user ${USER_NAME}, its temp and log directories" ensure_user
 	choose_source
+	check_php_fit "${version}"
+	[[ -f ${RC_BIN}/initdb.sh ]] && schema_tool=initdb
 	step "the plugin that keeps Roundcube's version out of its pages" install_no_version_plugin
 	step "database roundcube and the rights of its user" create_database
 	if render_settings; then
 		say "wrote ${RC_CONFIG_DIR}/config.inc.php and the password driver"
 		fpm_restart=reload
 	fi
-	step "updating Roundcube's database schema (bin/updatedb.sh)" update_schema
+	step "Roundcube's database schema, by its own tools (bin/${schema_tool}.sh)" update_schema
 	render_pool "${version}" && fpm_restart=restart
 	step "checking PHP-FPM's configuration (php-fpm${version} -t)" "php-fpm${version}" -t
 	# OPcache re-reads changed files (validate_timestamps): a reload is enough.

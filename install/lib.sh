@@ -267,3 +267,117 @@ os_check() {
 	fi
 	die "${name:-an unknown system (no /etc/os-release)} is not supported; mailnest installs on Debian 12, Debian 13, Ubuntu 22.04, Ubuntu 24.04 and Ubuntu 26.04 (--force-os tries anyway). Nothing was changed."
 }
+
+# ---- PM2 --------------------------------------------------------------------
+
+# One PM2 daemon, root's, supervises every app of ours (accountd's two
+# processes, policyd and its milter); each app drops to its own user itself
+# (deploy/*.config.js run it through `setpriv --reuid --regid --init-groups
+# --no-new-privs`, which execs the daemon: the pid PM2 watches is the
+# daemon's). PM2_HOME is root's only (0700): its RPC sockets let whoever can
+# reach them run anything as root. Where systemd is PID 1 the unit
+# mailnest-pm2 (made by `pm2 startup`) owns the daemon.
+readonly MAILNEST_PM2_HOME=${MAILNEST_STATE}/pm2
+readonly MAILNEST_PM2_UNIT=mailnest-pm2
+# V8 settings of PM2's daemon (PM2 passes PM2_NODE_OPTIONS to the node that
+# runs its daemon, lib/Client.js). --lite-mode: no optimising compiler and
+# lazier feedback (PM2 does little but wait), which keeps the daemon about
+# 8 MiB smaller (PSS 51.9 -> 43.4 MiB, Debian 12, Node.js 20); a young
+# generation of 1 MiB at most bounds its growth. Measured and not worth it:
+# --max-old-space-size=32, --optimize-for-size, --v8-pool-size=0,
+# --single-threaded (less than 1 MiB each); --jitless saves the same as
+# --lite-mode but also turns WebAssembly off. Most of what is left is the
+# node binary's own pages (about 34 of 46 MiB RSS), which no flag shrinks.
+readonly MAILNEST_PM2_NODE_OPTIONS="--lite-mode --max-semi-space-size=1"
+export MAILNEST_PM2_HOME
+
+# pm2_run ARGS...: the pm2 command against the one daemon, through
+# /usr/local/sbin/mailnest-pm2 (install/templates/mailnest-pm2, installed by
+# pm2_daemon_ensure), which the tests and an administrator use too.
+readonly MAILNEST_PM2_CMD=/usr/local/sbin/mailnest-pm2
+pm2_run() {
+	"${MAILNEST_PM2_CMD}" "$@"
+}
+
+# pm2_app_pids APP: the pids of APP's processes, one a line.
+pm2_app_pids() {
+	pm2_run pid "$1" 2>/dev/null | grep -E '^[1-9][0-9]*$'
+}
+
+# pm2_drop_in: the unit's settings PM2's template does not have (the V8
+# settings, the working directory). Returns 1 when unchanged.
+pm2_drop_in() {
+	local dir=/etc/systemd/system/${MAILNEST_PM2_UNIT}.service.d
+	install -d -m 0755 -- "${dir}"
+	write_if_changed "${dir}/mailnest.conf" root:root 0644 <<UNIT
+# Written by install/lib.sh (pm2_daemon_ensure).
+[Service]
+Environment="PM2_NODE_OPTIONS=${MAILNEST_PM2_NODE_OPTIONS}"
+WorkingDirectory=${MAILNEST_PM2_HOME}
+UNIT
+}
+
+# pm2_daemon_ensure: the one PM2 daemon runs, with the current V8 settings.
+# Under systemd it is the unit's; otherwise this starts it (run ./install.sh
+# again after a reboot).
+pm2_daemon_ensure() {
+	local stamp=${MAILNEST_PM2_HOME}/mailnest-node-options changed=""
+	install -d -o root -g root -m 0755 -- "${MAILNEST_STATE}"
+	install -d -o root -g root -m 0700 -- "${MAILNEST_PM2_HOME}"
+	render mailnest-pm2 "${MAILNEST_PM2_CMD}" root:root 0755 MAILNEST_PM2_HOME MAILNEST_PM2_NODE_OPTIONS || true
+	if has_systemd; then
+		if [[ ! -f /etc/systemd/system/${MAILNEST_PM2_UNIT}.service ]]; then
+			step "enabling PM2 at boot (pm2 startup systemd, unit ${MAILNEST_PM2_UNIT})" \
+				pm2_run startup systemd -u root --service-name "${MAILNEST_PM2_UNIT}"
+		fi
+		if pm2_drop_in; then
+			systemctl daemon-reload
+			changed=restart
+		fi
+		service_converge "${MAILNEST_PM2_UNIT}" "${changed}"
+	elif ! pm2_daemon_alive; then
+		step "starting PM2 (no systemd here: run ./install.sh again after a reboot)" pm2_run ping
+		printf '%s\n' "${MAILNEST_PM2_NODE_OPTIONS}" >"${stamp}"
+	elif [[ $(cat -- "${stamp}" 2>/dev/null || true) != "${MAILNEST_PM2_NODE_OPTIONS}" ]]; then
+		# Saves the process list, starts a new daemon, resurrects.
+		step "restarting PM2 with new V8 settings" pm2_run update
+		printf '%s\n' "${MAILNEST_PM2_NODE_OPTIONS}" >"${stamp}"
+	else
+		say "PM2 is running"
+	fi
+}
+
+# pm2_daemon_alive: the daemon of ${MAILNEST_PM2_HOME} runs.
+pm2_daemon_alive() {
+	local pid
+	pid=$(cat -- "${MAILNEST_PM2_HOME}/pm2.pid" 2>/dev/null) || return 1
+	[[ ${pid} =~ ^[1-9][0-9]*$ ]] && kill -0 "${pid}" 2>/dev/null
+}
+
+# pm2_retire_user_daemon USER: an installation made before the one daemon
+# ran a PM2 daemon per service user (PM2_HOME ~USER/.pm2, unit pm2-USER):
+# stop it with its apps, so that nothing runs or listens twice (accountd's
+# port is shared with SO_REUSEPORT: two copies would not even fail), and
+# remove its unit and its home. Nothing to do on later runs.
+pm2_retire_user_daemon() {
+	local user=$1 home unit pid
+	home=$(getent passwd "${user}" | cut -d: -f6) || return 0
+	unit=/etc/systemd/system/pm2-${user}.service
+	if [[ -f ${unit} ]]; then
+		if has_systemd; then
+			# ExecStop is `pm2 kill`: the apps stop with it.
+			systemctl disable --now --quiet "pm2-${user}" || return 1
+		fi
+		rm -f -- "${unit}"
+		! has_systemd || systemctl daemon-reload
+	fi
+	[[ -n ${home} && -d ${home}/.pm2 ]] || return 0
+	pid=$(cat -- "${home}/.pm2/pm2.pid" 2>/dev/null || true)
+	if [[ ${pid} =~ ^[1-9][0-9]*$ ]] && kill -0 "${pid}" 2>/dev/null; then
+		runuser -u "${user}" -- env -C "${home}" HOME="${home}" PM2_HOME="${home}/.pm2" pm2 kill || return 1
+		wait_until 40 _pid_gone "${pid}" || return 1
+	fi
+	rm -rf -- "${home}/.pm2"
+}
+
+_pid_gone() { ! kill -0 "$1" 2>/dev/null; }

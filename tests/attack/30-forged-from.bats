@@ -169,10 +169,9 @@ deliver_25() {
 	refute_output --partial 'queued as'
 }
 
-# as_policyd_pm2 ARGS...: PM2 of the policyd user on the mail host.
-as_policyd_pm2() {
-	# (From its home: PM2 needs a working directory the user can enter.)
-	on_mail runuser -u policyd -- env -C /var/lib/policyd HOME=/var/lib/policyd PM2_HOME=/var/lib/policyd/.pm2 pm2 "$@"
+# pm2_on_mail ARGS...: mailnest's one PM2 daemon (root's) on the mail host.
+pm2_on_mail() {
+	on_mail mailnest-pm2 "$@"
 }
 
 milter_socket_is_there() {
@@ -181,10 +180,10 @@ milter_socket_is_there() {
 
 @test "a stopped milter defers submissions (4xx); they go through again after its restart" {
 	local token
-	as_policyd_pm2 stop mailnest-policyd-milter >/dev/null
+	pm2_on_mail stop mailnest-policyd-milter >/dev/null
 	token=down-$(openssl rand -hex 6)
 	run submit 587 "${SENDER_EMAIL}" "${token}" "From: <${SENDER_EMAIL}>"
-	as_policyd_pm2 start mailnest-policyd-milter >/dev/null
+	pm2_on_mail start mailnest-policyd-milter >/dev/null
 	assert_failure
 	assert_output --regexp '<[*~]\* +4[0-9][0-9] 4\.[0-9]\.[0-9]'
 	refute_output --partial 'queued as'

@@ -3,7 +3,7 @@
 # shipped over SSH by the `ship` step of .github/workflows/deploy.yml to an
 # OpenSSH server on loopback, where deploy/deploy.sh installs them into a
 # temporary base directory and restarts accountd, which runs as two PM2
-# processes sharing a port (see lib.bash for the set-up). The tests run in
+# processes sharing a port (PM2 root's, accountd as nobody through setpriv) (see lib.bash for the set-up). The tests run in
 # order and each starts from the state the previous one left: A live, then B.
 
 load '/usr/lib/bats/bats-support/load'

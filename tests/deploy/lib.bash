@@ -9,8 +9,9 @@
 # start-up, one with a migration that fails half-way); starts a throw-away
 # MariaDB (tests/lib/tempdb.bash); installs A under a temporary base
 # directory the way the installer does (releases/A, current -> releases/A,
-# `accountd migrate`) and starts it under a PM2 daemon of its own
-# (PM2_HOME in the temporary directory), as `nobody`, with the project's
+# `accountd migrate`) and starts it under a PM2 daemon of its own, root's
+# as on a server (PM2_HOME in the temporary directory), as `nobody`
+# (setpriv, as the ecosystem does for accountd), with the project's
 # ecosystem file (two processes sharing a loopback port with SO_REUSEPORT;
 # only the paths are the test's); and starts an OpenSSH server on
 # 127.0.0.1 and a free port with its own host key, which lets in one
@@ -61,9 +62,9 @@ free_port() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# (From DT_ROOT: PM2 starts its daemon in the working directory, and nobody
-# may not enter the checkout's.)
-pm2_as_app() { runuser -u nobody -- env -C "${DT_ROOT}" PM2_HOME="${DT_PM2_HOME}" HOME="${DT_ROOT}" pm2 "$@"; }
+# pm2_as_app ARGS...: the test's PM2 daemon, root's as on a server (from
+# its home: the daemon keeps the working directory it was started in).
+pm2_as_app() { env -C "${DT_PM2_HOME}" PM2_HOME="${DT_PM2_HOME}" pm2 "$@"; }
 
 # readyz: "STATUS VERSION" of one GET /readyz on a fresh connection.
 readyz() {
@@ -239,14 +240,16 @@ deploytest_setup() {
 	# server really has.
 	# (A copy: nobody may not be able to read the checkout, e.g. under a
 	# CI runner's home.)
-	mkdir -p "${DT_PM2_HOME}" "${DT_ROOT}/logs"
-	chown nobody:nogroup "${DT_PM2_HOME}" "${DT_ROOT}/logs"
+	install -d -m 0700 "${DT_PM2_HOME}"
+	mkdir -p "${DT_ROOT}/logs"
 	install -m 0644 "${DT_REPO}/deploy/ecosystem.config.js" "${DT_ROOT}/project-ecosystem.config.js"
+	# The same setpriv arguments, with nobody for accountd and this base.
 	cat >"${DT_ROOT}/ecosystem.config.js" <<-EOF
 		'use strict';
 		const real = require('${DT_ROOT}/project-ecosystem.config.js').apps[0];
 		module.exports = { apps: [Object.assign({}, real, {
-			script: '${DT_BASE}/current/bin/accountd',
+			args: real.args.map((a) => a.replace('/opt/mailnest/current', '${DT_BASE}/current')
+				.replace(/^--reuid=accountd\$/, '--reuid=nobody').replace(/^--regid=accountd\$/, '--regid=nogroup')),
 			cwd: '${DT_ROOT}',
 			env: Object.assign({}, real.env, { ACCOUNTD_CONFIG_FILE: '${DT_ROOT}/accountd.env' }),
 			out_file: '${DT_ROOT}/logs/accountd.log',

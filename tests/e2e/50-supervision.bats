@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Issue 3, test 6: PM2 brings accountd back within 5 s of a SIGKILL, and a
-# second run of the installer changes nothing and breaks nothing.
+# second run of the installer changes nothing and breaks nothing. Issue 13:
+# one PM2 daemon (root's) runs accountd and policyd, each as its own user.
 
 # E2E_* come from tests/lib/e2e.bash; X_EMAIL and X_PASSWORD from new_account X.
 # shellcheck disable=SC2153,SC2154
@@ -37,6 +38,55 @@ REPO=$(cd -- "${BATS_TEST_DIRNAME}/../.." && pwd -P)
 	assert_output '600 accountd'
 }
 
+# status_of PID: its user and group ids, supplementary groups and
+# no_new_privs, from /proc (real, effective, saved and fs ids each).
+status_of() {
+	awk '/^(Uid|Gid|Groups|NoNewPrivs):/' "/proc/$1/status"
+}
+
+# expect_runs_as PID USER: all four ids are USER's, its groups are USER's
+# (initgroups), and it cannot gain privileges.
+expect_runs_as() {
+	local pid=$1 user=$2 uid gid groups
+	uid=$(id -u "${user}")
+	gid=$(id -g "${user}")
+	groups=$(id -G "${user}" | tr ' ' '\n' | sort -n | tr '\n' ' ')
+	run status_of "${pid}"
+	assert_line "Uid:	${uid}	${uid}	${uid}	${uid}"
+	assert_line "Gid:	${gid}	${gid}	${gid}	${gid}"
+	assert_line 'NoNewPrivs:	1'
+	assert_equal "$(awk '/^Groups:/ { $1 = ""; print }' "/proc/${pid}/status" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')" "${groups}"
+}
+
+@test "6c. one PM2 daemon, root's, runs accountd and policyd, each as its own user" {
+	local daemons pid app
+	daemons=$(pgrep -f '^PM2 v[0-9.]+: God Daemon')
+	assert_equal "$(wc -l <<<"${daemons}")" 1
+	assert_equal "$(ps -o user= -p "${daemons}")" root
+	grep -qx /var/lib/mailnest/pm2 <(tr '\0' '\n' <"/proc/${daemons}/environ" | sed -n 's/^PM2_HOME=//p')
+	# Its RPC sockets are root's only.
+	run stat -c '%a %U' /var/lib/mailnest/pm2
+	assert_output '700 root'
+	# No daemon of the former per-user layout.
+	[[ ! -e /var/lib/accountd/.pm2 && ! -e /var/lib/policyd/.pm2 ]]
+	for pid in $(accountd_pids); do
+		assert_equal "$(ps -o ppid= -p "${pid}" | tr -d ' ')" "${daemons}"
+		assert_equal "$(ps -o comm= -p "${pid}")" accountd
+		expect_runs_as "${pid}" accountd
+	done
+	for app in mailnest-policyd mailnest-policyd-milter; do
+		pid=$(mailnest-pm2 pid "${app}" | grep -E '^[1-9][0-9]*$')
+		assert_equal "$(ps -o ppid= -p "${pid}" | tr -d ' ')" "${daemons}"
+		expect_runs_as "${pid}" policyd
+	done
+	# Exactly the processes PM2 knows: none runs twice.
+	assert_equal "$(pgrep -c -x accountd)" 2
+	assert_equal "$(pgrep -c -x mailnest-policy)" 2
+	# The logs PM2 (root) writes are not for everyone to read.
+	run stat -c '%a %U:%G' /var/log/mailnest /var/log/mailnest-policyd
+	assert_output $'750 root:accountd\n750 root:policyd'
+}
+
 # state: what a re-run must leave alone: configuration files and the
 # daemons' process ids.
 state() {
@@ -48,6 +98,8 @@ state() {
 	printf 'dovecot %s\n' "$(cat /run/dovecot/master.pid)"
 	printf 'mariadb %s\n' "$(pgrep -o -x mariadbd)"
 	printf 'accountd %s\n' "$(accountd_pids | tr '\n' ' ')"
+	printf 'pm2 %s\n' "$(cat /var/lib/mailnest/pm2/pm2.pid)"
+	printf 'policyd %s\n' "$(mailnest-pm2 pid mailnest-policyd) $(mailnest-pm2 pid mailnest-policyd-milter)"
 	readlink /opt/mailnest/current
 }
 

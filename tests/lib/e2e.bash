@@ -213,9 +213,9 @@ mariadb_is_down() {
 	! mariadb_is_up
 }
 
+# accountd_pids: the processes of accountd that mailnest's PM2 runs.
 accountd_pids() {
-	runuser -u accountd -- env HOME=/var/lib/accountd PM2_HOME=/var/lib/accountd/.pm2 \
-		pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$' | sort -n
+	mailnest-pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$' | sort -n
 }
 
 # accountd_listening PID: that process holds accountd's listening socket.

@@ -38,9 +38,9 @@ admin_token() {
 	in_host cat /etc/mailnest/admin-token
 }
 
+# accountd_pids: the processes of accountd that mailnest's PM2 runs.
 accountd_pids() {
-	in_host runuser -u accountd -- env HOME=/var/lib/accountd PM2_HOME=/var/lib/accountd/.pm2 \
-		pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$' | sort -n
+	in_host mailnest-pm2 pid accountd 2>/dev/null | grep -E '^[1-9][0-9]*$' | sort -n
 }
 
 # https PATH [curl args...]: a request to Nginx by the mail host's name.

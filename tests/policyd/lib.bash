@@ -69,13 +69,14 @@ delivered_exactly() {
 	}
 }
 
-as_policyd() {
-	runuser -u policyd -- env HOME=/var/lib/policyd PM2_HOME=/var/lib/policyd/.pm2 "$@" \
-		</dev/null 3>&-
+# pm2_root ARGS...: mailnest's one PM2 daemon (root's), as the installer
+# and an administrator reach it.
+pm2_root() {
+	mailnest-pm2 "$@" </dev/null 3>&-
 }
 
 policyd_pid() {
-	as_policyd pm2 pid mailnest-policyd 2>/dev/null | grep -E '^[1-9][0-9]*$'
+	pm2_root pid mailnest-policyd 2>/dev/null | grep -E '^[1-9][0-9]*$'
 }
 
 policy_socket_answers() {
@@ -84,7 +85,7 @@ policy_socket_answers() {
 }
 
 restart_policyd() {
-	as_policyd pm2 restart mailnest-policyd >/dev/null
+	pm2_root restart mailnest-policyd >/dev/null
 	wait_until 20 policy_socket_answers
 }
 

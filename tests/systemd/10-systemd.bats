@@ -13,7 +13,7 @@ load ../lib/sdhost
 SD_NAME=${SD_NAME:-sd1}
 SD_IP=${SD_IP:-10.231.0.120}
 # What install.sh must leave enabled (started at boot) and running.
-SD_UNITS=(mariadb postfix dovecot pm2-accountd pm2-policyd nginx php8.2-fpm
+SD_UNITS=(mariadb postfix dovecot mailnest-pm2 nginx php8.2-fpm
 	opendkim opendmarc fail2ban cron mailnest-firewall logrotate.timer)
 
 sd() { nshost_exec "${SD_NAME}" "$@"; }
@@ -29,7 +29,9 @@ pids_of_unit() {
 		read -r cg
 		sd cat "/sys/fs/cgroup${cg}/cgroup.procs"
 	} | while read -r pid; do
-		[[ $(sd cat "/proc/${pid}/comm" 2>/dev/null) == "$2" ]] && printf '%s\n' "${pid}"
+		if [[ $(sd cat "/proc/${pid}/comm" 2>/dev/null) == "$2" ]]; then
+			printf '%s\n' "${pid}"
+		fi
 	done
 }
 
@@ -59,38 +61,48 @@ assert_stack_up() {
 	assert_output ''
 }
 
-@test "3. accountd and policyd run under PM2 inside their systemd units" {
-	run pids_of_unit pm2-accountd accountd
+@test "3. accountd and policyd run under the one PM2 inside its systemd unit" {
+	run pids_of_unit mailnest-pm2 accountd
 	assert_success
-	[[ $(wc -l <<<"${output}") -eq 2 ]] || fail "accountd processes in pm2-accountd: ${output}"
-	run pids_of_unit pm2-policyd mailnest-policy # comm: 15 characters
+	[[ $(wc -l <<<"${output}") -eq 2 ]] || fail "accountd processes in mailnest-pm2: ${output}"
+	run pids_of_unit mailnest-pm2 mailnest-policy # comm: 15 characters
 	assert_success
-	[[ -n ${output} ]] || fail "no policyd process in pm2-policyd"
+	[[ $(wc -l <<<"${output}") -eq 2 ]] || fail "policyd processes (policy, milter) in mailnest-pm2: ${output}"
+	# PM2's V8 settings reached its daemon (the unit's drop-in).
+	run sd grep -qz '^PM2_NODE_OPTIONS=--' "/proc/$(sd cat /var/lib/mailnest/pm2/pm2.pid)/environ"
+	assert_success
+	# No unit of the former per-user daemons.
+	run sd systemctl list-unit-files --no-legend 'pm2-*'
+	assert_output ''
 }
 
 @test "4. kill -9 of an accountd process: PM2 starts another" {
 	local victim
-	victim=$(pids_of_unit pm2-accountd accountd | head -n 1)
+	victim=$(pids_of_unit mailnest-pm2 accountd | head -n 1)
 	[[ -n ${victim} ]]
 	sd kill -KILL "${victim}"
 	# shellcheck disable=SC2317 # called through wait_until
-	two_new() { [[ $(pids_of_unit pm2-accountd accountd | grep -cvx "${victim}") -eq 2 ]]; }
+	two_new() { [[ $(pids_of_unit mailnest-pm2 accountd | grep -cvx "${victim}") -eq 2 ]]; }
 	wait_until 20 two_new || fail "PM2 did not replace accountd ${victim}"
 	wait_until 20 accountd_healthy
 }
 
-@test "5. kill -9 of PM2 itself: systemd restarts pm2-accountd and accountd" {
+@test "5. kill -9 of PM2 itself: systemd restarts mailnest-pm2, accountd and policyd, once each" {
 	local god
-	god=$(sd cat /var/lib/accountd/.pm2/pm2.pid)
+	god=$(sd cat /var/lib/mailnest/pm2/pm2.pid)
 	sd kill -KILL "${god}"
 	# shellcheck disable=SC2317 # called through wait_until
 	pm2_back() {
 		local now
-		now=$(sd cat /var/lib/accountd/.pm2/pm2.pid) && [[ ${now} != "${god}" ]] &&
-			sd systemctl is-active --quiet pm2-accountd &&
-			[[ $(pids_of_unit pm2-accountd accountd | wc -l) -eq 2 ]]
+		now=$(sd cat /var/lib/mailnest/pm2/pm2.pid) && [[ ${now} != "${god}" ]] &&
+			sd systemctl is-active --quiet mailnest-pm2 &&
+			[[ $(pids_of_unit mailnest-pm2 accountd | wc -l) -eq 2 ]] &&
+			[[ $(pids_of_unit mailnest-pm2 mailnest-policy | wc -l) -eq 2 ]]
 	}
-	wait_until 30 pm2_back || fail "pm2-accountd is $(sd systemctl is-active pm2-accountd)"
+	wait_until 30 pm2_back || fail "mailnest-pm2 is $(sd systemctl is-active mailnest-pm2)"
+	# The old processes went with their daemon's unit: none runs twice.
+	[[ $(sd pgrep -c -x accountd) -eq 2 ]] || fail "$(sd pgrep -a -x accountd)"
+	[[ $(sd pgrep -c -x mailnest-policy) -eq 2 ]] || fail "$(sd pgrep -a -x mailnest-policy)"
 	wait_until 20 accountd_healthy
 }
 

@@ -2,101 +2,34 @@
 # Issue 5: Roundcube from an upstream-style release tarball instead of the
 # distribution's package (MAILNEST_ROUNDCUBE_URL + MAILNEST_ROUNDCUBE_SHA256).
 # The test builds the tarball itself inside its own host (web3), laid out as
-# an upstream release (public_html/, program/, bin/, SQL/, installer/, its
-# own config/), from the Roundcube files on the machine, and serves it with
-# python3 -m http.server on the host's loopback. A wrong checksum must stop
-# the installer before anything is unpacked; the right one must give a
-# working webmail at /mail/ served from the release.
+# an upstream 1.6 release (public_html/, program/, bin/, SQL/, installer/,
+# its own config/), from the Roundcube files on the machine
+# (tests/lib/roundcube-release), and serves it with python3 -m http.server
+# on the host's loopback. A wrong checksum must stop the installer before
+# anything is unpacked; the right one must give a working webmail at /mail/
+# served from the release. (WEB_TARBALL_HOST and WEB_TARBALL_IP choose
+# another host name and address.)
 # Set by tests/web/run: WEB_HOSTNAME, WEB_REPO, WEB_ARTIFACTS.
 
 # shellcheck disable=SC2154 # WEB_* come from tests/web/run
 bats_load_library bats-support
 bats_load_library bats-assert
 
-TARBALL_HOST=web3
-TARBALL_IP=10.231.0.52
+TARBALL_HOST=${WEB_TARBALL_HOST:-web3}
+TARBALL_IP=${WEB_TARBALL_IP:-10.231.0.52}
 TARBALL_URL=http://127.0.0.1:8631/roundcubemail-9.9.9-mailnest-test.tar.gz
-
-in_host() {
-	nshost_exec "${TARBALL_HOST}" "$@"
-}
-
-# The release, built in the host: Debian's installation with its links
-# resolved, its bin/ scripts finding their root as upstream's do, and a
-# marker file to recognise it over HTTPS.
-build_release() {
-	# shellcheck disable=SC2016 # expanded by the host's shell
-	in_host bash -c '
-		set -eu
-		stage=$(mktemp -d) root=${stage}/roundcubemail-9.9.9
-		# Links are resolved; Debian leaves a few dangling (less.min.js).
-		cp -rL /var/lib/roundcube "${root}" 2>/dev/null || true
-		test -f "${root}/public_html/index.php" && test -f "${root}/program/include/iniset.php"
-		# public_html links to the code as in upstream releases.
-		rm -rf "${root}/public_html/skins" "${root}/public_html/plugins" "${root}/public_html/program"
-		ln -s ../skins "${root}/public_html/skins"
-		ln -s ../plugins "${root}/public_html/plugins"
-		mkdir "${root}/public_html/program"
-		ln -s ../../program/js "${root}/public_html/program/js"
-		ln -s ../../program/resources "${root}/public_html/program/resources"
-		find "${root}/logs" "${root}/temp" -mindepth 1 -delete
-		cp -rL /usr/share/roundcube/bin "${root}/bin"
-		cp -rL /usr/share/roundcube/installer "${root}/installer"
-		sed -i "s|^define(.INSTALL_PATH., ./var/lib/roundcube/.);|define(\"INSTALL_PATH\", realpath(__DIR__ . \"/..\") . \"/\");|" "${root}"/bin/*.sh
-		echo "/* mailnest-tarball-marker */" >"${root}/skins/elastic/mailnest-marker.css"
-		mkdir -p /srv/releases
-		tar -C "${stage}" -czf /srv/releases/roundcubemail-9.9.9-mailnest-test.tar.gz roundcubemail-9.9.9
-		rm -rf "${stage}"
-		cd /srv/releases
-		setsid python3 -m http.server 8631 --bind 127.0.0.1 </dev/null >/srv/http.log 2>&1 &
-	'
-	wait_for_http
-}
-
-http_answers() {
-	in_host curl -fsS -o /dev/null --max-time 2 "${TARBALL_URL}"
-}
-
-wait_for_http() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		http_answers && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
-# settings URL SHA256: the two settings in mailnest.conf (install.sh keeps
-# unknown-to-it values out; these two it knows).
-settings() {
-	in_host bash -c "mkdir -p /etc/mailnest && touch /etc/mailnest/mailnest.conf &&
-		sed -i '/^MAILNEST_ROUNDCUBE_/d' /etc/mailnest/mailnest.conf &&
-		printf 'MAILNEST_ROUNDCUBE_URL=%s\nMAILNEST_ROUNDCUBE_SHA256=%s\n' '$1' '$2' >>/etc/mailnest/mailnest.conf"
-}
-
-https() {
-	local path=$1
-	shift
-	curl -sS --max-time 20 --cacert "${BATS_FILE_TMPDIR}/crt" \
-		--resolve "${WEB_HOSTNAME}:443:${TARBALL_IP}" "$@" "https://${WEB_HOSTNAME}${path}"
-}
+load tarball
 
 setup_file() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	nshost_up "${TARBALL_HOST}" "${TARBALL_IP}"
-	build_release
+	build_and_serve 1.6 roundcubemail-9.9.9-mailnest-test 8631
 }
 
 teardown_file() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	nshost_down "${TARBALL_HOST}"
 }
 
 setup() {
-	# shellcheck source=tests/lib/nshost.bash
-	source "${WEB_REPO}/tests/lib/nshost.bash"
 	SHA=$(in_host sha256sum /srv/releases/roundcubemail-9.9.9-mailnest-test.tar.gz | cut -d' ' -f1)
 }
 
@@ -130,15 +63,7 @@ setup() {
 	assert_output 404
 
 	# A real login through the release's Roundcube (IMAP over verified TLS).
-	local jar=${BATS_FILE_TMPDIR}/jar user password token
-	user=u$(openssl rand -hex 5)
-	password=Pw-$(openssl rand -hex 8)
-	in_host "${WEB_REPO}/tests/web/helper" create-account "${user}" "${password}"
-	token=$(https /mail/ -c "${jar}" | sed -n 's/.*name="_token" value="\([^"]*\)".*/\1/p' | head -n 1)
-	[[ -n ${token} ]] || fail "no login token on /mail/"
-	run https '/mail/?_task=login' -b "${jar}" -c "${jar}" -o /dev/null -w '%{http_code} %{redirect_url}' \
-		--data-urlencode "_token=${token}" --data '_task=login&_action=login&_timezone=UTC' \
-		--data-urlencode "_user=${user}" --data-urlencode "_pass=${password}"
+	run webmail_login
 	assert_output --regexp '^302 .*_task=mail'
 }
 
