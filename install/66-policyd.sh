@@ -2,7 +2,7 @@
 # mailnest-policyd: sending limits on submission, enforced at SMTP time.
 #
 # policyd (policyd/ in this repository, C) is the Postfix policy service
-# that 60-postfix.sh wires into ports 587 and 465 at RCPT and at the end of
+# that 68-postfix.sh wires into ports 587 and 465 at RCPT and at the end of
 # each message: it refuses with a 4xx what would cross an account's (or its
 # domain's) hourly or daily limits, and suspends from sending an account that
 # keeps trying. It is built with meson like accountd, into
@@ -25,7 +25,7 @@
 #
 # The same binary, run as `mailnest-policyd milter` (a second app of the same
 # PM2 daemon, same user, same settings and database user), is the milter that
-# 60-postfix.sh puts in front of OpenDKIM: on 587/465 every From:/Sender:
+# 68-postfix.sh puts in front of OpenDKIM: on 587/465 every From:/Sender:
 # address must be the login's own (its mailbox and the aliases delivered to
 # it, as sender-login-maps.cf grants the envelope), and on port 25 none may
 # be in one of our domains; so our DKIM key signs only mail that passed. It
