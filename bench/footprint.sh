@@ -57,8 +57,13 @@ in_host() {
 
 host_up() {
 	if [[ -n ${system} ]]; then
-		osroot_up "${host}" "${host_ip}" "${system}" && osroot_clone "${host}" &&
-			osroot_exec -C /root/mailnest "${host}" ./install.sh >/dev/null
+		osroot_up "${host}" "${host_ip}" "${system}" && osroot_clone "${host}" || return 1
+		# Ubuntu 26.04's own Roundcube does not run on its PHP 8.5: a release
+		# made of Debian 13's, as in tests/os/run.
+		if [[ ${system} == ubuntu2604 ]]; then
+			osroot_roundcube_release "${host}" >/dev/null || return 1
+		fi
+		osroot_exec -C /root/mailnest "${host}" ./install.sh >/dev/null
 	else
 		nshost_up "${host}" "${host_ip}" && (cd -- "${here}/.." && nshost_exec "${host}" ./install.sh >/dev/null)
 	fi

@@ -351,6 +351,72 @@ osroot_clone() {
 	'
 }
 
+# (Used by tests/os/run and bench/footprint.sh for Ubuntu 26.04.)
+# osroot_roundcube_debs: a folder with Debian 13's roundcube-core and
+# roundcube-plugins packages (1.6.12 or later: they run on PHP 8.5), printed.
+# Taken from the Debian 13 root's package cache when it has them, else
+# downloaded once from Debian's archive (with the machine's apt, lists of its
+# own) into OSROOT_CACHE/debs/roundcube-trixie.
+osroot_roundcube_debs() {
+	local dir apt
+	local -a opts
+	for dir in "${OSROOT_CACHE}/debs/debian13" "${OSROOT_CACHE}/debs/roundcube-trixie"; do
+		if compgen -G "${dir}/roundcube-core_*.deb" >/dev/null && compgen -G "${dir}/roundcube-plugins_*.deb" >/dev/null; then
+			printf '%s\n' "${dir}"
+			return 0
+		fi
+	done
+	apt=$(mktemp -d)
+	mkdir -p -- "${apt}/lists/partial" "${apt}/cache/archives/partial" "${dir}"
+	printf 'deb %s trixie main\ndeb %s-security trixie-security main\n' "${OSROOT_DEBIAN_MIRROR}" \
+		"${OSROOT_DEBIAN_MIRROR}" >"${apt}/sources.list"
+	opts=(-q -o "Dir::Etc::SourceList=${apt}/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=${apt}/lists" -o "Dir::Cache=${apt}/cache" -o APT::Sandbox::User=root)
+	if apt-get "${opts[@]}" update >&2 && (cd -- "${dir}" && apt-get "${opts[@]}" download roundcube-core roundcube-plugins >&2); then
+		rm -rf -- "${apt}"
+		printf '%s\n' "${dir}"
+		return 0
+	fi
+	rm -rf -- "${apt}"
+	return 1
+}
+
+# osroot_roundcube_release HOST: Roundcube for Ubuntu 26.04 through the installer's
+# pinned-tarball settings: Debian 13's packages made into a release tarball
+# in HOST (tests/lib/roundcube-release), served by python3 on HOST's
+# loopback, its URL and SHA-256 in HOST's /etc/mailnest/mailnest.conf.
+osroot_roundcube_release() {
+	local host=$1 dir core plugins version
+	dir=$(osroot_roundcube_debs) || return 1
+	core=$(find "${dir}" -maxdepth 1 -name 'roundcube-core_*.deb' | sort -V | tail -n 1)
+	version=${core##*/roundcube-core_}
+	version=${version%_all.deb}
+	plugins=${dir}/roundcube-plugins_${version}_all.deb
+	[[ -f ${plugins} ]] || { echo "no ${plugins}" >&2; return 1; }
+	version=${version%%+*}
+	osroot_exec "${host}" sh -c 'mkdir -p /srv/rc-debs && cat >/srv/rc-debs/core.deb' <"${core}" || return 1
+	osroot_exec "${host}" sh -c 'cat >/srv/rc-debs/plugins.deb' <"${plugins}" || return 1
+	# shellcheck disable=SC2016 # expanded by the host's shell
+	osroot_exec "${host}" bash -c '
+		set -eu
+		dpkg-deb -x /srv/rc-debs/core.deb /srv/rc-src
+		dpkg-deb -x /srv/rc-debs/plugins.deb /srv/rc-src
+		/mnt/mailnest-src/tests/lib/roundcube-release 1.6 /srv/rc-src "/srv/releases/$1.tar.gz"
+		cd /srv/releases
+		setsid python3 -m http.server 8633 --bind 127.0.0.1 </dev/null >/srv/http.log 2>&1 &
+		mkdir -p /etc/mailnest
+		printf "MAILNEST_ROUNDCUBE_URL=%s\nMAILNEST_ROUNDCUBE_SHA256=%s\n" "http://127.0.0.1:8633/$1.tar.gz" \
+			"$(sha256sum "$1.tar.gz" | cut -d" " -f1)" >/etc/mailnest/mailnest.conf
+	' roundcube-release "roundcubemail-${version}-debian13" || return 1
+	local i
+	for ((i = 0; i < 20; i++)); do
+		osroot_exec "${host}" curl -fsS -o /dev/null --max-time 2 \
+			"http://127.0.0.1:8633/roundcubemail-${version}-debian13.tar.gz" && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 # osroot_down NAME: end every process of host NAME and forget it.
 osroot_down() {
 	nshost_down "$1"
