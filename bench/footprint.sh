@@ -63,7 +63,11 @@ host_up() {
 		if [[ ${system} == ubuntu2604 ]]; then
 			osroot_roundcube_release "${host}" >/dev/null || return 1
 		fi
-		osroot_exec -C /root/mailnest "${host}" ./install.sh >/dev/null
+		osroot_exec -C /root/mailnest "${host}" ./install.sh >/dev/null || return 1
+		# The release's web server is the bench's, not the stack's.
+		if [[ ${system} == ubuntu2604 ]]; then
+			osroot_exec "${host}" pkill -f 'http.server 8633' || true
+		fi
 	else
 		nshost_up "${host}" "${host_ip}" && (cd -- "${here}/.." && nshost_exec "${host}" ./install.sh >/dev/null)
 	fi
