@@ -55,3 +55,19 @@ webmail_login() {
 		--data-urlencode "_token=${token}" --data '_task=login&_action=login&_timezone=UTC' \
 		--data-urlencode "_user=${user}" --data-urlencode "_pass=${password}"
 }
+
+# wrong_checksum_is_refused: the installer, given SHA (the served release's
+# checksum) with one digit changed, refuses the release before unpacking
+# anything, and serves no webmail from it.
+wrong_checksum_is_refused() {
+	local wrong
+	wrong=$(printf '%s' "${SHA}" | tr '0-9a-f' '1-9a-f0')
+	settings "${TARBALL_URL}" "${wrong}"
+	run in_host "${WEB_REPO}/install.sh"
+	assert_failure
+	assert_output --partial "SHA-256 mismatch"
+	assert_output --partial "refusing it"
+	refute_output --partial "Roundcube answers at"
+	run in_host bash -c 'ls -A /opt/mailnest/roundcube 2>/dev/null'
+	assert_output ""
+}
