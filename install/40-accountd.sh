@@ -42,12 +42,7 @@ ensure_user() {
 	fi
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}"
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0700 -- "${HOME_DIR}/ratelimit"
-	# PM2 (root) writes the logs; the group may read them.
-	install -d -o root -g "${USER_NAME}" -m 0750 -- "${MAILNEST_LOG}"
-	local log
-	for log in "${MAILNEST_LOG}"/accountd.log "${MAILNEST_LOG}"/accountd.error.log; do
-		[[ ! -f ${log} ]] || chown root:"${USER_NAME}" -- "${log}"
-	done
+	pm2_log_dir "${MAILNEST_LOG}" "${USER_NAME}" "${MAILNEST_LOG}"/accountd.log "${MAILNEST_LOG}"/accountd.error.log || return 1
 	install -d -o root -g root -m 0755 -- "${MAILNEST_OPT}" "${MAILNEST_OPT}/releases" "${MAILNEST_STATE}"
 }
 
@@ -216,10 +211,7 @@ main() {
 	ensure_domain
 
 	pm2_daemon_ensure
-	if [[ -d ${HOME_DIR}/.pm2 || -f /etc/systemd/system/pm2-${USER_NAME}.service ]]; then
-		step "stopping the PM2 daemon of the ${USER_NAME} user (one PM2 runs every app now)" \
-			pm2_retire_user_daemon "${USER_NAME}"
-	fi
+	pm2_retire_old_daemon "${USER_NAME}"
 	fp=$(fingerprint)
 	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
 	if [[ ${fp} != "${old_fp}" ]] || ! accountd_is_online; then

@@ -56,12 +56,7 @@ ensure_user() {
 			--comment "mailnest sending-limit policy service" "${USER_NAME}" || return 1
 	fi
 	install -d -o "${USER_NAME}" -g "${USER_NAME}" -m 0750 -- "${HOME_DIR}" || return 1
-	# PM2 (root) writes the logs; the group may read them.
-	install -d -o root -g "${USER_NAME}" -m 0750 -- "${LOG_DIR}" || return 1
-	local log
-	for log in "${LOG_DIR}"/*.log; do
-		[[ ! -f ${log} ]] || chown root:"${USER_NAME}" -- "${log}" || return 1
-	done
+	pm2_log_dir "${LOG_DIR}" "${USER_NAME}" "${LOG_DIR}"/*.log || return 1
 	install -d -o "${USER_NAME}" -g postfix -m 0750 -- "${SOCKET_DIR}" || return 1
 	install -d -o root -g root -m 0755 -- "${BASE}" "${MAILNEST_STATE}"
 }
@@ -236,10 +231,7 @@ main() {
 	step "checking policyd's settings" as_policyd "${CURRENT}/bin/mailnest-policyd" check-config
 
 	pm2_daemon_ensure
-	if [[ -d ${HOME_DIR}/.pm2 || -f /etc/systemd/system/pm2-${USER_NAME}.service ]]; then
-		step "stopping the PM2 daemon of the ${USER_NAME} user (one PM2 runs every app now)" \
-			pm2_retire_user_daemon "${USER_NAME}"
-	fi
+	pm2_retire_old_daemon "${USER_NAME}"
 	fp=$(fingerprint)
 	[[ -f ${FINGERPRINT} ]] && old_fp=$(<"${FINGERPRINT}")
 	if [[ ${fp} != "${old_fp}" ]] || ! policyd_is_online; then

@@ -381,3 +381,25 @@ pm2_retire_user_daemon() {
 }
 
 _pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# pm2_retire_old_daemon USER: pm2_retire_user_daemon, as a step of the
+# installer, when an older installation left USER a PM2 daemon or its unit.
+pm2_retire_old_daemon() {
+	local user=$1 home
+	home=$(getent passwd "${user}" | cut -d: -f6) || home=""
+	[[ (-n ${home} && -d ${home}/.pm2) || -f /etc/systemd/system/pm2-${user}.service ]] || return 0
+	step "stopping the PM2 daemon of the ${user} user (one PM2 runs every app now)" \
+		pm2_retire_user_daemon "${user}"
+}
+
+# pm2_log_dir DIR GROUP FILE...: DIR for the logs PM2 (root) writes, the
+# FILEs (paths; those an older installation made as the service user too)
+# root's and readable by GROUP alone.
+pm2_log_dir() {
+	local dir=$1 group=$2 log
+	shift 2
+	install -d -o root -g "${group}" -m 0750 -- "${dir}" || return 1
+	for log in "$@"; do
+		[[ ! -f ${log} ]] || chown root:"${group}" -- "${log}" || return 1
+	done
+}
