@@ -39,7 +39,7 @@ source "${here}/../tests/lib/osroot.bash"
 # shellcheck source=tests/lib/wait.bash
 source "${here}/../tests/lib/wait.bash"
 
-readonly host=${BENCH_HOST:-fp1} host_ip=${BENCH_HOST_IP:-10.231.0.240}
+readonly bench_host=${BENCH_HOST:-fp1} host_ip=${BENCH_HOST_IP:-10.231.0.240}
 readonly domain=example.test boxes=4
 
 say() { printf '%s\n' "$*"; }
@@ -49,35 +49,35 @@ system=""
 # in_host COMMAND...: run COMMAND in the host, whichever kind it is.
 in_host() {
 	if [[ -n ${system} ]]; then
-		osroot_exec "${host}" "$@"
+		osroot_exec "${bench_host}" "$@"
 	else
-		nshost_exec "${host}" "$@"
+		nshost_exec "${bench_host}" "$@"
 	fi
 }
 
 host_up() {
 	if [[ -n ${system} ]]; then
-		osroot_up "${host}" "${host_ip}" "${system}" && osroot_clone "${host}" || return 1
+		osroot_up "${bench_host}" "${host_ip}" "${system}" && osroot_clone "${bench_host}" || return 1
 		# Ubuntu 26.04's own Roundcube does not run on its PHP 8.5: a release
 		# made of Debian 13's, as in tests/os/run.
 		if [[ ${system} == ubuntu2604 ]]; then
-			osroot_roundcube_release "${host}" >/dev/null || return 1
+			osroot_roundcube_release "${bench_host}" >/dev/null || return 1
 		fi
-		osroot_exec -C /root/mailnest "${host}" ./install.sh >/dev/null || return 1
+		osroot_exec -C /root/mailnest "${bench_host}" ./install.sh >/dev/null || return 1
 		# The release's web server is the bench's, not the stack's.
 		if [[ ${system} == ubuntu2604 ]]; then
-			osroot_exec "${host}" pkill -f 'http.server 8633' || true
+			osroot_exec "${bench_host}" pkill -f 'http.server 8633' || true
 		fi
 	else
-		nshost_up "${host}" "${host_ip}" && (cd -- "${here}/.." && nshost_exec "${host}" ./install.sh >/dev/null)
+		nshost_up "${bench_host}" "${host_ip}" && (cd -- "${here}/.." && nshost_exec "${bench_host}" ./install.sh >/dev/null)
 	fi
 }
 
 host_down() {
 	if [[ -n ${system} ]]; then
-		osroot_down "${host}"
+		osroot_down "${bench_host}"
 	else
-		nshost_down "${host}"
+		nshost_down "${bench_host}"
 	fi
 }
 
@@ -85,7 +85,7 @@ host_down() {
 # bench/footprint_pss.py says how they are counted and grouped).
 sample() {
 	local init
-	init=$(nshost_pid "${host}") || return 1
+	init=$(nshost_pid "${bench_host}") || return 1
 	python3 "${here}/footprint_pss.py" "${init}"
 }
 
@@ -205,7 +205,7 @@ main() {
 	god=$(printf '%s\n' "${idle}" | awk -F '\t' '$1 == "PM2 God daemon" {
 		printf "%d daemon(s), %.1f MiB PSS, %.1f MiB USS", $2, $3, $6 }')
 	printf '\nPM2 God daemon (one, root'"'"'s, for accountd and policyd), idle: %s.\n' "${god:-none}"
-	[[ -z ${keep} ]] || say "host ${host} (${host_ip}) kept: take it down with nshost_down (or osroot_down with -s)"
+	[[ -z ${keep} ]] || say "host ${bench_host} (${host_ip}) kept: take it down with nshost_down (or osroot_down with -s)"
 }
 
 main "$@"

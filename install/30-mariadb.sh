@@ -32,10 +32,20 @@ ensure_user() {
 
 # sizing: our settings for a small mail server (issue 13; the template says
 # why each). Returns 0 when the file changed (MariaDB must restart).
+# MARIADB_CHARSET_COLLATIONS is read by render (the template).
+# shellcheck disable=SC2034
 sizing() {
-	install_if_changed "${MAILNEST_TEMPLATES}/mariadb/70-mailnest.cnf" \
-		/etc/mysql/mariadb.conf.d/70-mailnest.cnf root:root 0644
+	# Only MariaDB 11.2 and later know character_set_collations (and the
+	# others would warn at every start about a loose- option). grep reads all
+	# of the help: with -q it would stop early and fail the pipe.
+	MARIADB_CHARSET_COLLATIONS="# (character_set_collations: not in this MariaDB)"
+	if mariadbd --no-defaults --verbose --help 2>/dev/null | grep -- '--character-set-collations' >/dev/null; then
+		MARIADB_CHARSET_COLLATIONS="character_set_collations ="
+	fi
+	render mariadb/70-mailnest.cnf /etc/mysql/mariadb.conf.d/70-mailnest.cnf root:root 0644 \
+		MARIADB_CHARSET_COLLATIONS
 }
+
 
 main() {
 	local user restart=""
