@@ -112,6 +112,9 @@ ACCOUNTD_TRUSTED_PROXIES=127.0.0.1,::1
 ACCOUNTD_DOVECOT_AUTH_SOCKET=/run/dovecot/auth-master
 # Both PM2 processes map the same rate-limit tables: one budget per client.
 ACCOUNTD_RATE_LIMIT_DIR=${HOME_DIR}/ratelimit
+# ... and one revocation generation: a logout, password change or
+# deactivation in either (or through the CLI) empties both session caches.
+ACCOUNTD_REVOCATION_FILE=${HOME_DIR}/revocations
 ENV
 }
 

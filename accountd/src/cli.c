@@ -528,9 +528,12 @@ cli_main(int argc, char **argv)
 		return http_server_run(&cli.cfg);
 	}
 	if (service_init(&cli.svc, &cli.cfg, NULL, false) != 0)
-		return fail(SVC_INTERNAL, "cannot hash with the configured argon2 cost");
-	if ((cli.pool = db_pool_new(&cli.cfg, 1, NULL)) == NULL)
+		return fail(SVC_INTERNAL, "cannot set up: ACCOUNTD_REVOCATION_FILE (see the log), "
+		                          "or hashing with the configured argon2 cost");
+	if ((cli.pool = db_pool_new(&cli.cfg, 1, NULL)) == NULL) {
+		service_deinit(&cli.svc);
 		return fail(SVC_INTERNAL, "out of memory");
+	}
 	cli.c = db_acquire(cli.pool);
 	if (strcmp(cmd, "migrate") == 0)
 		ret = cmd_migrate(&cli);
@@ -550,6 +553,7 @@ cli_main(int argc, char **argv)
 		ret = usage_error("unknown command");
 	db_release(cli.pool, &cli.c);
 	db_pool_free(&cli.pool);
+	service_deinit(&cli.svc);
 	sodium_memzero(&cli.cfg, sizeof(cli.cfg));
 	return ret;
 }

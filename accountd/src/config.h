@@ -78,6 +78,7 @@ struct config {
 
 	char migrations_dir[512];
 	char dovecot_auth_socket[108]; /* "" = do not flush Dovecot's cache */
+	char revocation_file[256];     /* "" = revocations seen by this process's cache only */
 };
 
 /* Where a setting's raw text comes from: returns NULL when it is unset. */

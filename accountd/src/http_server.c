@@ -455,7 +455,9 @@ server_init(struct server *srv, const struct config *cfg)
 		return -1;
 	}
 	if (service_init(&srv->svc, cfg, srv->metrics, true) != 0) {
-		log_warnx("cannot hash with the configured argon2 cost (out of memory?)");
+		log_warnx(
+		    "cannot set up: ACCOUNTD_REVOCATION_FILE (see above), or hashing with the "
+		    "configured argon2 cost (out of memory?)");
 		return -1;
 	}
 	return 0;

@@ -95,6 +95,7 @@ void
 service_deinit(struct service *svc)
 {
 	session_cache_free(&svc->sessions);
+	revocation_close(&svc->revocation);
 }
 
 int
@@ -106,13 +107,24 @@ service_init(
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->metrics = metrics;
-	if (with_cache && cfg->session_cache_ttl > 0 &&
-	    (svc->sessions = session_cache_new(8192, cfg->session_cache_ttl)) == NULL)
+	/* The daemon makes the shared file; the CLI (no cache) only tells the
+	 * daemons' caches through it. */
+	if ((svc->revocation = revocation_open(cfg->revocation_file, with_cache)) == NULL)
 		return -1;
+	if (with_cache && cfg->session_cache_ttl > 0 &&
+	    (svc->sessions = session_cache_new(8192, cfg->session_cache_ttl, svc->revocation)) ==
+	        NULL) {
+		service_deinit(svc);
+		return -1;
+	}
 	password_cost_init(&svc->cost, cfg->argon2_memory_kib, cfg->argon2_time);
 	randombytes_buf(random_password, sizeof(random_password));
-	return password_hash(
-	    (const char *)random_password, sizeof(random_password), &svc->cost, svc->dummy_hash);
+	if (password_hash((const char *)random_password, sizeof(random_password), &svc->cost,
+	        svc->dummy_hash) != 0) {
+		service_deinit(svc);
+		return -1;
+	}
+	return 0;
 }
 
 /* Commit, or roll back and report why. */
@@ -149,7 +161,7 @@ finish_and_forget(struct service *svc, struct db_conn *c, enum db_status status,
 {
 	enum svc_status st = finish(c, status);
 
-	session_cache_clear(svc->sessions);
+	revocation_bump(svc->revocation);
 	if (st == SVC_OK)
 		forget_in_dovecot(svc, email);
 	return st;
@@ -349,7 +361,7 @@ svc_logout(struct service *svc, struct db_conn *c, const unsigned char *token_ha
 {
 	enum db_status status = db_session_delete(c, token_hash);
 
-	session_cache_clear(svc->sessions);
+	revocation_bump(svc->revocation);
 	return from_db(status);
 }
 
@@ -493,7 +505,7 @@ svc_domain_set_active(
 	if (validate_domain(name, folded, &why) != 0)
 		return SVC_NOT_FOUND;
 	status = db_domain_set_active(c, folded, active);
-	session_cache_clear(svc->sessions);
+	revocation_bump(svc->revocation);
 	if (status == DB_OK)
 		forget_in_dovecot(svc, NULL); /* every user of the domain */
 	if (status == DB_OK)

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "password.h"
+#include "revocation.h"
 #include "session_cache.h"
 #include "token.h"
 
@@ -54,6 +55,9 @@ struct service {
 	/* Verified against when an address is unknown, so that an unknown
 	 * address costs the same time as a wrong password. */
 	char dummy_hash[PASSWORD_HASH_MAX];
+	/* Owned; shared with the other processes through
+	 * ACCOUNTD_REVOCATION_FILE. */
+	struct revocation *revocation;
 	/* NULL when disabled (and always in the CLI). */
 	struct session_cache *sessions;
 };

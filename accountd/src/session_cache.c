@@ -1,10 +1,10 @@
-/* Direct-mapped session cache with generation-based clearing; see
+/* Direct-mapped session cache, emptied by the revocation generation; see
  * session_cache.h. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "revocation.h"
 #include "session_cache.h"
 
 #define LOCKS 64
@@ -23,17 +23,17 @@ struct entry {
 struct session_cache {
 	double ttl;
 	unsigned slots;
-	atomic_ullong generation;
+	const struct revocation *revocation; /* borrowed: the generation */
 	pthread_mutex_t locks[LOCKS];
 	struct entry *entries;
 };
 
 struct session_cache *
-session_cache_new(unsigned slots, double ttl)
+session_cache_new(unsigned slots, double ttl, const struct revocation *revocation)
 {
 	struct session_cache *cache;
 
-	if (ttl <= 0 || slots == 0)
+	if (ttl <= 0 || slots == 0 || revocation == NULL)
 		return NULL;
 	if ((cache = calloc(1, sizeof(*cache))) == NULL)
 		return NULL;
@@ -43,7 +43,7 @@ session_cache_new(unsigned slots, double ttl)
 	}
 	cache->ttl = ttl;
 	cache->slots = slots;
-	atomic_init(&cache->generation, 1);
+	cache->revocation = revocation;
 	for (size_t i = 0; i < LOCKS; i++)
 		pthread_mutex_init(&cache->locks[i], NULL);
 	return cache;
@@ -86,8 +86,8 @@ session_cache_get(struct session_cache *cache, const unsigned char *token_hash, 
 	slot = slot_of(cache, token_hash);
 	e = &cache->entries[slot];
 	pthread_mutex_lock(&cache->locks[slot % LOCKS]);
-	if (e->generation == atomic_load(&cache->generation) && now - e->stored < cache->ttl &&
-	    memcmp(e->token_hash, token_hash, 32) == 0) {
+	if (e->generation == revocation_current(cache->revocation) &&
+	    now - e->stored < cache->ttl && memcmp(e->token_hash, token_hash, 32) == 0) {
 		memset(row_r, 0, sizeof(*row_r));
 		row_r->id = e->id;
 		row_r->domain_id = e->domain_id;
@@ -105,7 +105,7 @@ session_cache_get(struct session_cache *cache, const unsigned char *token_hash, 
 unsigned long long
 session_cache_generation(struct session_cache *cache)
 {
-	return cache != NULL ? atomic_load(&cache->generation) : 0;
+	return cache != NULL ? revocation_current(cache->revocation) : 0;
 }
 
 void
@@ -120,7 +120,7 @@ session_cache_put(struct session_cache *cache, const unsigned char *token_hash, 
 	slot = slot_of(cache, token_hash);
 	e = &cache->entries[slot];
 	pthread_mutex_lock(&cache->locks[slot % LOCKS]);
-	if (generation != atomic_load(&cache->generation)) {
+	if (generation != revocation_current(cache->revocation)) {
 		pthread_mutex_unlock(&cache->locks[slot % LOCKS]);
 		return;
 	}
@@ -133,11 +133,4 @@ session_cache_put(struct session_cache *cache, const unsigned char *token_hash, 
 	memcpy(e->email, row->email, sizeof(e->email));
 	memcpy(e->created_at, row->created_at, sizeof(e->created_at));
 	pthread_mutex_unlock(&cache->locks[slot % LOCKS]);
-}
-
-void
-session_cache_clear(struct session_cache *cache)
-{
-	if (cache != NULL)
-		atomic_fetch_add(&cache->generation, 1);
 }

@@ -103,6 +103,34 @@ state() {
 	readlink /opt/mailnest/current
 }
 
+# me_status TOKEN: the status of GET /api/v1/me on a new connection; the
+# kernel spreads new connections over both accountd processes (SO_REUSEPORT).
+me_status() {
+	curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "${E2E_API}/api/v1/me"
+}
+
+@test "6d. a logout is refused at once by both accountd processes, whichever had the session cached" {
+	local token i
+	new_account R
+	token=$(curl -sS -H 'Content-Type: application/json' -H "X-Forwarded-For: $(random_client_ip)" \
+		--data "{\"email\":\"${R_EMAIL}\",\"password\":\"${R_PASSWORD}\"}" \
+		"${E2E_API}/api/v1/sessions" | jq -r .token)
+	[[ ${#token} -ge 40 ]]
+	# Twenty new connections: both processes answer and cache the session
+	# (all on one process: a chance of 2^-19).
+	for ((i = 0; i < 20; i++)); do
+		assert_equal "$(me_status "${token}")" 200
+	done
+	run curl -sS -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer ${token}" \
+		"${E2E_API}/api/v1/sessions/current"
+	assert_output 204
+	for ((i = 0; i < 20; i++)); do
+		assert_equal "$(me_status "${token}")" 401
+	done
+	run stat -c '%a %U' /var/lib/accountd/revocations
+	assert_output '600 accountd'
+}
+
 @test "6b. running the installer a second time changes nothing and breaks nothing" {
 	local before
 	before=$(state)

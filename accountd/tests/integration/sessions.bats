@@ -5,6 +5,7 @@
 
 # shellcheck source-path=SCRIPTDIR source=../lib/accountd.bash
 source "${BATS_TEST_DIRNAME}/../lib/accountd.bash"
+bats_require_minimum_version 1.5.0
 
 setup_file() { accountd_db_setup; }
 teardown_file() { accountd_db_teardown; }
@@ -238,6 +239,83 @@ _login_ms() {
 	assert_status 200
 	api_as "${TOKEN}" GET /api/v1/me
 	assert_error 401 unauthorized
+}
+
+# _two_processes [OVERRIDE...]: start two more accountd processes, as PM2 runs
+# them, with a session cache that would keep a session for a minute (so that
+# only a shared revocation can explain a refusal); FIRST and SECOND are their
+# URLs, AD_URL is SECOND's.
+_two_processes() {
+	accountd_start ACCOUNTD_SESSION_CACHE_TTL=60 "$@"
+	FIRST=${AD_URL}
+	accountd_start ACCOUNTD_SESSION_CACHE_TTL=60 "$@"
+	SECOND=${AD_URL}
+}
+
+# _cached_in_both: log in and have both processes cache the session.
+_cached_in_both() {
+	login_ok "${EMAIL}"
+	AD_URL=${SECOND}
+	api_as "${TOKEN}" GET /api/v1/me
+	assert_status 200
+	AD_URL=${FIRST}
+	api_as "${TOKEN}" GET /api/v1/me
+	assert_status 200
+}
+
+@test "revocation: without a shared file, another process answers from its cache (what ACCOUNTD_REVOCATION_FILE fixes)" {
+	create_account cachedout
+	_two_processes
+	_cached_in_both
+	api_as "${TOKEN}" DELETE /api/v1/sessions/current
+	assert_status 204
+	AD_URL=${SECOND}
+	api_as "${TOKEN}" GET /api/v1/me
+	assert_status 200
+}
+
+@test "revocation: a logout through one process is refused by the other at once (ACCOUNTD_REVOCATION_FILE)" {
+	local file=${BATS_TEST_TMPDIR}/revocations
+	create_account crossout
+	_two_processes "ACCOUNTD_REVOCATION_FILE=${file}"
+	_cached_in_both
+	api_as "${TOKEN}" DELETE /api/v1/sessions/current
+	assert_status 204
+	AD_URL=${SECOND}
+	api_as "${TOKEN}" GET /api/v1/me
+	assert_error 401 unauthorized
+	run stat -c '%a %U %s' "${file}"
+	assert_output "600 $(id -un) 4096"
+}
+
+@test "revocation: a password change and a deactivation through the CLI end the sessions cached by the daemons at once" {
+	local file=${BATS_TEST_TMPDIR}/revocations
+	create_account crosscli
+	_two_processes "ACCOUNTD_REVOCATION_FILE=${file}"
+	_cached_in_both
+	local first_token=${TOKEN}
+	printf 'Cli-Changed-Secret-42\n' | accountd_cli "ACCOUNTD_REVOCATION_FILE=${file}" -- user passwd "${EMAIL}"
+	remember_secret Cli-Changed-Secret-42
+	api_as "${first_token}" GET /api/v1/me
+	assert_error 401 unauthorized
+	login_ok "${EMAIL}" Cli-Changed-Secret-42
+	AD_URL=${SECOND}
+	api_as "${TOKEN}" GET /api/v1/me
+	assert_status 200
+	accountd_cli "ACCOUNTD_REVOCATION_FILE=${file}" -- user disable "${EMAIL}"
+	api_as "${TOKEN}" GET /api/v1/me
+	assert_error 401 unauthorized
+}
+
+@test "revocation: a revocation file that others may write is refused at start" {
+	local file=${BATS_TEST_TMPDIR}/revocations
+	: >"${file}"
+	chmod 0622 "${file}"
+	run --separate-stderr bounded "$(scaled 30)" accountd_cli "ACCOUNTD_LISTEN=127.0.0.1:$(free_port)" \
+		"ACCOUNTD_REVOCATION_FILE=${file}" -- serve
+	assert_failure
+	[[ ${stderr} == *"revocations: ${file} is not a private regular file of this user"* ]] ||
+		fail "stderr: ${stderr}"
 }
 
 @test "a token stops working at expiry (ACCOUNTD_SESSION_TTL=60, the minimum)" {
