@@ -114,7 +114,7 @@ ACCOUNTD_DOVECOT_AUTH_SOCKET=/run/dovecot/auth-master
 ACCOUNTD_RATE_LIMIT_DIR=${HOME_DIR}/ratelimit
 # ... and one revocation generation: a logout, password change or
 # deactivation in either (or through the CLI) empties both session caches.
-ACCOUNTD_REVOCATION_FILE=${HOME_DIR}/revocations
+ACCOUNTD_REVOCATION_PATH=${HOME_DIR}/revocations
 ENV
 }
 

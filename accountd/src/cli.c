@@ -528,7 +528,7 @@ cli_main(int argc, char **argv)
 		return http_server_run(&cli.cfg);
 	}
 	if (service_init(&cli.svc, &cli.cfg, NULL, false) != 0)
-		return fail(SVC_INTERNAL, "cannot set up: ACCOUNTD_REVOCATION_FILE (see the log), "
+		return fail(SVC_INTERNAL, "cannot set up: ACCOUNTD_REVOCATION_PATH (see the log), "
 		                          "or hashing with the configured argon2 cost");
 	if ((cli.pool = db_pool_new(&cli.cfg, 1, NULL)) == NULL) {
 		service_deinit(&cli.svc);

@@ -306,7 +306,7 @@ static const struct setting settings[] = {
     STR("ACCOUNTD_RATE_LIMIT_DIR", rate_limit_dir, NULL, "a directory"),
     STR("ACCOUNTD_MIGRATIONS_DIR", migrations_dir, NULL, "a directory"),
     STR("ACCOUNTD_DOVECOT_AUTH_SOCKET", dovecot_auth_socket, NULL, "a socket path"),
-    STR("ACCOUNTD_REVOCATION_FILE", revocation_file, NULL, "a file path"),
+    STR("ACCOUNTD_REVOCATION_PATH", revocation_file, NULL, "a file path"),
 };
 
 static int

@@ -456,7 +456,7 @@ server_init(struct server *srv, const struct config *cfg)
 	}
 	if (service_init(&srv->svc, cfg, srv->metrics, true) != 0) {
 		log_warnx(
-		    "cannot set up: ACCOUNTD_REVOCATION_FILE (see above), or hashing with the "
+		    "cannot set up: ACCOUNTD_REVOCATION_PATH (see above), or hashing with the "
 		    "configured argon2 cost (out of memory?)");
 		return -1;
 	}

@@ -56,7 +56,7 @@ struct service {
 	 * address costs the same time as a wrong password. */
 	char dummy_hash[PASSWORD_HASH_MAX];
 	/* Owned; shared with the other processes through
-	 * ACCOUNTD_REVOCATION_FILE. */
+	 * ACCOUNTD_REVOCATION_PATH. */
 	struct revocation *revocation;
 	/* NULL when disabled (and always in the CLI). */
 	struct session_cache *sessions;

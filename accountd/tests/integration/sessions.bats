@@ -263,7 +263,7 @@ _cached_in_both() {
 	assert_status 200
 }
 
-@test "revocation: without a shared file, another process answers from its cache (what ACCOUNTD_REVOCATION_FILE fixes)" {
+@test "revocation: without a shared file, another process answers from its cache (what ACCOUNTD_REVOCATION_PATH fixes)" {
 	create_account cachedout
 	_two_processes
 	_cached_in_both
@@ -274,10 +274,10 @@ _cached_in_both() {
 	assert_status 200
 }
 
-@test "revocation: a logout through one process is refused by the other at once (ACCOUNTD_REVOCATION_FILE)" {
+@test "revocation: a logout through one process is refused by the other at once (ACCOUNTD_REVOCATION_PATH)" {
 	local file=${BATS_TEST_TMPDIR}/revocations
 	create_account crossout
-	_two_processes "ACCOUNTD_REVOCATION_FILE=${file}"
+	_two_processes "ACCOUNTD_REVOCATION_PATH=${file}"
 	_cached_in_both
 	api_as "${TOKEN}" DELETE /api/v1/sessions/current
 	assert_status 204
@@ -291,10 +291,10 @@ _cached_in_both() {
 @test "revocation: a password change and a deactivation through the CLI end the sessions cached by the daemons at once" {
 	local file=${BATS_TEST_TMPDIR}/revocations
 	create_account crosscli
-	_two_processes "ACCOUNTD_REVOCATION_FILE=${file}"
+	_two_processes "ACCOUNTD_REVOCATION_PATH=${file}"
 	_cached_in_both
 	local first_token=${TOKEN}
-	printf 'Cli-Changed-Secret-42\n' | accountd_cli "ACCOUNTD_REVOCATION_FILE=${file}" -- user passwd "${EMAIL}"
+	printf 'Cli-Changed-Secret-42\n' | accountd_cli "ACCOUNTD_REVOCATION_PATH=${file}" -- user passwd "${EMAIL}"
 	remember_secret Cli-Changed-Secret-42
 	api_as "${first_token}" GET /api/v1/me
 	assert_error 401 unauthorized
@@ -302,7 +302,7 @@ _cached_in_both() {
 	AD_URL=${SECOND}
 	api_as "${TOKEN}" GET /api/v1/me
 	assert_status 200
-	accountd_cli "ACCOUNTD_REVOCATION_FILE=${file}" -- user disable "${EMAIL}"
+	accountd_cli "ACCOUNTD_REVOCATION_PATH=${file}" -- user disable "${EMAIL}"
 	api_as "${TOKEN}" GET /api/v1/me
 	assert_error 401 unauthorized
 }
@@ -312,7 +312,7 @@ _cached_in_both() {
 	: >"${file}"
 	chmod 0622 "${file}"
 	run --separate-stderr bounded "$(scaled 30)" accountd_cli "ACCOUNTD_LISTEN=127.0.0.1:$(free_port)" \
-		"ACCOUNTD_REVOCATION_FILE=${file}" -- serve
+		"ACCOUNTD_REVOCATION_PATH=${file}" -- serve
 	assert_failure
 	[[ ${stderr} == *"revocations: ${file} is not a private regular file of this user"* ]] ||
 		fail "stderr: ${stderr}"
