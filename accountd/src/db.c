@@ -224,11 +224,19 @@ db_acquire(struct db_pool *pool)
 void
 db_release(struct db_pool *pool, struct db_conn **cp)
 {
+	struct sqlpool_conn *sql;
+
 	(void)pool;
 	if (*cp == NULL)
 		return;
-	sqlpool_release(&(*cp)->sql);
+	/* Empty the slot while it is still ours: once released, the same
+	 * connection (and so the same slot) may be acquired by another thread
+	 * at once, and a late write here would make it lose its connection
+	 * (the pool then leaks it, and every thread ends up waiting). */
+	sql = (*cp)->sql;
+	(*cp)->sql = NULL;
 	*cp = NULL;
+	sqlpool_release(&sql);
 }
 
 const char *
