@@ -33,36 +33,35 @@ struct route {
 	void (*handler)(struct request *req);
 };
 
-#define HANDLER(name) static void name(struct request *req)
-HANDLER(h_healthz);
-HANDLER(h_readyz);
-HANDLER(h_metrics);
-HANDLER(h_register);
-HANDLER(h_login);
-HANDLER(h_logout);
-HANDLER(h_me);
-HANDLER(h_delete_me);
-HANDLER(h_change_password);
-HANDLER(h_domain_add);
-HANDLER(h_domain_list);
-HANDLER(h_domain_patch);
-HANDLER(h_mailbox_list);
-HANDLER(h_mailbox_patch);
-HANDLER(h_mailbox_password);
-HANDLER(h_mailbox_purge);
-HANDLER(h_alias_add);
-HANDLER(h_alias_list);
-HANDLER(h_alias_delete);
-HANDLER(h_invite_create);
-HANDLER(h_invite_list);
-HANDLER(h_invite_revoke);
-HANDLER(h_registration_get);
-HANDLER(h_registration_set);
-HANDLER(h_mailbox_send_limits_get);
-HANDLER(h_mailbox_send_limits_set);
-HANDLER(h_mailbox_send_suspension_lift);
-HANDLER(h_domain_send_limits_get);
-HANDLER(h_domain_send_limits_set);
+static void h_healthz(struct request *req);
+static void h_readyz(struct request *req);
+static void h_metrics(struct request *req);
+static void h_register(struct request *req);
+static void h_login(struct request *req);
+static void h_logout(struct request *req);
+static void h_me(struct request *req);
+static void h_delete_me(struct request *req);
+static void h_change_password(struct request *req);
+static void h_domain_add(struct request *req);
+static void h_domain_list(struct request *req);
+static void h_domain_patch(struct request *req);
+static void h_mailbox_list(struct request *req);
+static void h_mailbox_patch(struct request *req);
+static void h_mailbox_password(struct request *req);
+static void h_mailbox_purge(struct request *req);
+static void h_alias_add(struct request *req);
+static void h_alias_list(struct request *req);
+static void h_alias_delete(struct request *req);
+static void h_invite_create(struct request *req);
+static void h_invite_list(struct request *req);
+static void h_invite_revoke(struct request *req);
+static void h_registration_get(struct request *req);
+static void h_registration_set(struct request *req);
+static void h_mailbox_send_limits_get(struct request *req);
+static void h_mailbox_send_limits_set(struct request *req);
+static void h_mailbox_send_suspension_lift(struct request *req);
+static void h_domain_send_limits_get(struct request *req);
+static void h_domain_send_limits_set(struct request *req);
 
 static const struct route routes[] = {
     {"GET", "/healthz", AUTH_NONE, BODY_NONE, h_healthz},
@@ -428,12 +427,14 @@ reply_svc_json(
 
 /* Handlers */
 
-HANDLER(h_healthz)
+static void
+h_healthz(struct request *req)
 {
 	reply_json(req, 200, json_pack("{s:s, s:s}", "status", "ok", "version", ACCOUNTD_VERSION));
 }
 
-HANDLER(h_readyz)
+static void
+h_readyz(struct request *req)
 {
 	enum db_status status = DB_FAILED;
 
@@ -445,7 +446,8 @@ HANDLER(h_readyz)
 		reply_svc(req, SVC_UNAVAILABLE, "the database does not answer");
 }
 
-HANDLER(h_metrics)
+static void
+h_metrics(struct request *req)
 {
 	size_t len = 0;
 	char *text = metrics_render(req->srv->metrics, &len);
@@ -483,7 +485,8 @@ job_register(void *arg)
 	request_resume(req);
 }
 
-HANDLER(h_register)
+static void
+h_register(struct request *req)
 {
 	const char *username, *password, *domain, *invite, *message = NULL;
 	char key[CLIENT_IP_MAX + 4];
@@ -557,7 +560,8 @@ job_login(void *arg)
 	request_resume(req);
 }
 
-HANDLER(h_login)
+static void
+h_login(struct request *req)
 {
 	struct login_job *job;
 	const char *email, *password;
@@ -591,7 +595,8 @@ HANDLER(h_login)
 	request_go_async(req, job_login);
 }
 
-HANDLER(h_logout)
+static void
+h_logout(struct request *req)
 {
 	enum svc_status st = SVC_UNAVAILABLE;
 
@@ -603,7 +608,8 @@ HANDLER(h_logout)
 		reply_svc(req, st, NULL);
 }
 
-HANDLER(h_me)
+static void
+h_me(struct request *req)
 {
 	reply_json(req, 200,
 	    json_pack("{s:s, s:I, s:s}", "email", req->me.email, "quota_bytes",
@@ -673,7 +679,8 @@ new_password_job(struct request *req)
 	return job;
 }
 
-HANDLER(h_change_password)
+static void
+h_change_password(struct request *req)
 {
 	struct password_job *job;
 
@@ -685,7 +692,8 @@ HANDLER(h_change_password)
 	request_go_async(req, job_change_password);
 }
 
-HANDLER(h_delete_me)
+static void
+h_delete_me(struct request *req)
 {
 	struct password_job *job;
 
@@ -696,7 +704,8 @@ HANDLER(h_delete_me)
 	request_go_async(req, job_delete_me);
 }
 
-HANDLER(h_domain_add)
+static void
+h_domain_add(struct request *req)
 {
 	const char *name, *message = NULL;
 	json_t *out = NULL;
@@ -710,7 +719,8 @@ HANDLER(h_domain_add)
 	reply_svc_json(req, st, 201, out, message);
 }
 
-HANDLER(h_domain_list)
+static void
+h_domain_list(struct request *req)
 {
 	json_t *out = NULL;
 	enum svc_status st = SVC_UNAVAILABLE;
@@ -720,7 +730,8 @@ HANDLER(h_domain_list)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-HANDLER(h_domain_patch)
+static void
+h_domain_patch(struct request *req)
 {
 	json_t *out = NULL;
 	bool present, active;
@@ -738,7 +749,8 @@ HANDLER(h_domain_patch)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-HANDLER(h_mailbox_list)
+static void
+h_mailbox_list(struct request *req)
 {
 	const char *domain = request_query(req, "domain"), *after = request_query(req, "after");
 	const char *limit_text = request_query(req, "limit"), *why;
@@ -773,7 +785,8 @@ HANDLER(h_mailbox_list)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-HANDLER(h_mailbox_patch)
+static void
+h_mailbox_patch(struct request *req)
 {
 	json_t *out = NULL;
 	bool has_active, active = false, has_quota;
@@ -809,7 +822,8 @@ job_mailbox_password(void *arg)
 	finish_password_job(req, st, job->message);
 }
 
-HANDLER(h_mailbox_password)
+static void
+h_mailbox_password(struct request *req)
 {
 	struct password_job *job;
 
@@ -820,7 +834,8 @@ HANDLER(h_mailbox_password)
 	request_go_async(req, job_mailbox_password);
 }
 
-HANDLER(h_mailbox_purge)
+static void
+h_mailbox_purge(struct request *req)
 {
 	enum svc_status st = SVC_UNAVAILABLE;
 
@@ -832,7 +847,8 @@ HANDLER(h_mailbox_purge)
 		reply_svc(req, st, NULL);
 }
 
-HANDLER(h_alias_add)
+static void
+h_alias_add(struct request *req)
 {
 	const char *source, *message = NULL, *dests[100];
 	json_t *list = json_object_get(req->json, "destinations"), *v, *out = NULL;
@@ -861,7 +877,8 @@ HANDLER(h_alias_add)
 	reply_svc_json(req, st, 201, out, message);
 }
 
-HANDLER(h_alias_list)
+static void
+h_alias_list(struct request *req)
 {
 	const char *domain = request_query(req, "domain");
 	json_t *out = NULL;
@@ -876,7 +893,8 @@ HANDLER(h_alias_list)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-HANDLER(h_alias_delete)
+static void
+h_alias_delete(struct request *req)
 {
 	enum svc_status st = SVC_UNAVAILABLE;
 
@@ -888,7 +906,8 @@ HANDLER(h_alias_delete)
 		reply_svc(req, st, NULL);
 }
 
-HANDLER(h_invite_create)
+static void
+h_invite_create(struct request *req)
 {
 	unsigned long long count = 1, expires_in = 0;
 	bool present;
@@ -912,7 +931,8 @@ HANDLER(h_invite_create)
 	reply_svc_json(req, st, 201, out, NULL);
 }
 
-HANDLER(h_invite_list)
+static void
+h_invite_list(struct request *req)
 {
 	json_t *out = NULL;
 	enum svc_status st = SVC_UNAVAILABLE;
@@ -922,7 +942,8 @@ HANDLER(h_invite_list)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-HANDLER(h_invite_revoke)
+static void
+h_invite_revoke(struct request *req)
 {
 	const char *text = req->params[0];
 	char *end;
@@ -941,7 +962,8 @@ HANDLER(h_invite_revoke)
 		reply_svc(req, st, st == SVC_NOT_FOUND ? "no such unused invite" : NULL);
 }
 
-HANDLER(h_registration_get)
+static void
+h_registration_get(struct request *req)
 {
 	enum registration_mode mode;
 	enum svc_status st = SVC_UNAVAILABLE;
@@ -954,7 +976,8 @@ HANDLER(h_registration_get)
 		reply_svc(req, st, NULL);
 }
 
-HANDLER(h_registration_set)
+static void
+h_registration_set(struct request *req)
 {
 	enum registration_mode mode;
 	const char *text;
@@ -1015,27 +1038,32 @@ send_limits_set(struct request *req, enum send_limits_scope scope)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-HANDLER(h_mailbox_send_limits_get)
+static void
+h_mailbox_send_limits_get(struct request *req)
 {
 	send_limits_get(req, SEND_LIMITS_MAILBOX);
 }
 
-HANDLER(h_mailbox_send_limits_set)
+static void
+h_mailbox_send_limits_set(struct request *req)
 {
 	send_limits_set(req, SEND_LIMITS_MAILBOX);
 }
 
-HANDLER(h_domain_send_limits_get)
+static void
+h_domain_send_limits_get(struct request *req)
 {
 	send_limits_get(req, SEND_LIMITS_DOMAIN);
 }
 
-HANDLER(h_domain_send_limits_set)
+static void
+h_domain_send_limits_set(struct request *req)
 {
 	send_limits_set(req, SEND_LIMITS_DOMAIN);
 }
 
-HANDLER(h_mailbox_send_suspension_lift)
+static void
+h_mailbox_send_suspension_lift(struct request *req)
 {
 	json_t *out = NULL;
 	enum svc_status st = SVC_UNAVAILABLE;
