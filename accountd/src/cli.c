@@ -193,7 +193,7 @@ cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 	} else if (argc != 0) {
 		return usage_error("user add EMAIL [--quota BYTES]");
 	}
-	if (at == NULL || at == email || (size_t)(at - email) > LOCAL_MAX)
+	if (at == NULL || at == email || at[1] == '\0' || (size_t)(at - email) > LOCAL_MAX)
 		return fail(SVC_INVALID_USERNAME, "give the full address: user@domain");
 	snprintf(local, sizeof(local), "%.*s", (int)(at - email), email);
 	if (read_password(password, sizeof(password), &len) < 0)
@@ -201,19 +201,13 @@ cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 		    SVC_WEAK_PASSWORD, "no password on standard input (or over 256 characters)");
 	st = svc_register_check(
 	    &cli->svc, cli->c, local, at + 1, password, len, NULL, true, &plan, &message);
+	if (st == SVC_OK && has_quota)
+		plan.quota_bytes = quota;
 	if (st == SVC_OK)
 		st = svc_register_commit(&cli->svc, cli->c, &plan, password, len);
 	sodium_memzero(password, sizeof(password));
 	if (st != SVC_OK)
 		return fail(st, message);
-	if (has_quota) {
-		json_t *out = NULL;
-		uint64_t q = quota;
-		if ((st = svc_mailbox_update(&cli->svc, cli->c, plan.email, NULL, &q, &out)) !=
-		    SVC_OK)
-			return fail(st, "created, but the quota was not set");
-		json_decref(out);
-	}
 	printf("%s\n", plan.email);
 	return EX_OK;
 }

@@ -46,6 +46,7 @@ static void h_domain_add(struct request *req);
 static void h_domain_list(struct request *req);
 static void h_domain_patch(struct request *req);
 static void h_mailbox_list(struct request *req);
+static void h_mailbox_create(struct request *req);
 static void h_mailbox_patch(struct request *req);
 static void h_mailbox_password(struct request *req);
 static void h_mailbox_purge(struct request *req);
@@ -77,6 +78,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/admin/domains", AUTH_ADMIN, BODY_NONE, h_domain_list},
     {"PATCH", "/api/v1/admin/domains/{name}", AUTH_ADMIN, BODY_JSON, h_domain_patch},
     {"GET", "/api/v1/admin/mailboxes", AUTH_ADMIN, BODY_NONE, h_mailbox_list},
+    {"POST", "/api/v1/admin/mailboxes", AUTH_ADMIN, BODY_JSON, h_mailbox_create},
     {"PATCH", "/api/v1/admin/mailboxes/{email}", AUTH_ADMIN, BODY_JSON, h_mailbox_patch},
     {"PUT", "/api/v1/admin/mailboxes/{email}/password", AUTH_ADMIN, BODY_JSON, h_mailbox_password},
     {"DELETE", "/api/v1/admin/mailboxes/{email}", AUTH_ADMIN, BODY_NONE, h_mailbox_purge},
@@ -783,6 +785,71 @@ h_mailbox_list(struct request *req)
 	st = svc_mailbox_list(
 	    c, domain, after != NULL && *after != '\0' ? cursor : NULL, (unsigned)limit, &out);
 	reply_svc_json(req, st, 200, out, NULL);
+}
+
+/* An administrator's new mailbox: the sign-up's checks and hashing, but
+ * neither the registration mode nor the public sign-up limits apply, and the
+ * quota may be given. Shares struct register_job with the sign-up. */
+static void
+job_mailbox_create(void *arg)
+{
+	struct request *req = arg;
+	struct register_job *job = req->job;
+	enum svc_status st = SVC_UNAVAILABLE;
+
+	WITH_DB(req, c)
+	st = svc_register_commit(&req->srv->svc, c, &job->plan, job->password, job->password_len);
+	if (st == SVC_OK) {
+		log_info("mailbox_created ip=%s email=%s by=admin", req->ip, job->plan.email);
+		reply_json(req, 201,
+		    json_pack("{s:s, s:b, s:I, s:s}", "email", job->plan.email, "active", 1,
+		        "quota_bytes", (json_int_t)job->plan.quota_bytes, "created_at",
+		        job->plan.created_at));
+	} else {
+		reply_svc(req, st, NULL);
+	}
+	request_resume(req);
+}
+
+static void
+h_mailbox_create(struct request *req)
+{
+	const char *email, *password, *at, *message = NULL;
+	char local[LOCAL_MAX + 1];
+	struct register_job *job;
+	size_t password_len;
+	bool has_quota;
+	unsigned long long quota = 0;
+	enum svc_status st = SVC_UNAVAILABLE;
+
+	ONLY("email", "password", "quota_bytes");
+	if (body_string(req, "email", true, &email, NULL) < 0 ||
+	    body_string(req, "password", true, &password, &password_len) < 0 ||
+	    body_uint(req, "quota_bytes", 0, (unsigned long long)INT64_MAX, &has_quota, &quota) < 0)
+		return;
+	at = strrchr(email, '@');
+	if (at == NULL || at == email || at[1] == '\0' || (size_t)(at - email) > LOCAL_MAX) {
+		reply_svc(req, SVC_INVALID_USERNAME, "give the full address: user@domain");
+		return;
+	}
+	snprintf(local, sizeof(local), "%.*s", (int)(at - email), email);
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		reply_svc(req, SVC_INTERNAL, NULL);
+		return;
+	}
+	req->job = job;
+	WITH_DB(req, c)
+	st = svc_register_check(&req->srv->svc, c, local, at + 1, password, password_len, NULL,
+	    true, &job->plan, &message);
+	if (st != SVC_OK) {
+		reply_svc(req, st, message);
+		return;
+	}
+	if (has_quota)
+		job->plan.quota_bytes = quota;
+	job->password = password;
+	job->password_len = password_len;
+	request_go_async(req, job_mailbox_create);
 }
 
 static void

@@ -204,6 +204,7 @@ svc_register_check(struct service *svc, struct db_conn *c, const char *username,
 	unsigned invite_id;
 
 	memset(plan_r, 0, sizeof(*plan_r));
+	plan_r->quota_bytes = cfg->default_quota_bytes;
 	if ((st = svc_registration_get(svc, c, &mode)) != SVC_OK)
 		return st;
 	if (by_admin)
@@ -277,7 +278,7 @@ svc_register_commit(struct service *svc, struct db_conn *c, struct register_plan
 	}
 	if (status == DB_OK)
 		status = db_mailbox_insert(c, plan->domain_id, plan->local, plan->email, hash,
-		    svc->cfg->default_quota_bytes, &mailbox_id);
+		    plan->quota_bytes, &mailbox_id);
 	if (status == DB_OK && plan->use_invite)
 		status = db_invite_mark_used(c, invite_id, mailbox_id);
 	if (status == DB_OK)

@@ -77,7 +77,8 @@ struct register_plan {
 	unsigned domain_id;
 	bool use_invite;
 	unsigned char invite_hash[TOKEN_HASH_BYTES];
-	char created_at[DB_TIME_MAX]; /* set by svc_register_commit */
+	unsigned long long quota_bytes; /* ACCOUNTD_DEFAULT_QUOTA_BYTES unless changed */
+	char created_at[DB_TIME_MAX];   /* set by svc_register_commit */
 };
 
 MUST_CHECK enum svc_status svc_register_check(struct service *svc, struct db_conn *c,

@@ -5,6 +5,7 @@
 # and the webmail answers only the methods it needs (GET, HEAD, POST); any
 # other method is 405 before PHP sees it. Asked on the mail host itself
 # (https://127.0.0.1), so that no stranger's ban decides it.
+# The admin API is not served to strangers at all (loopback only).
 load lib
 
 # web ARGS...: curl on the mail host against its HTTPS site.
@@ -40,4 +41,21 @@ web() {
 			[[ ${code} == 405 ]] || fail "${method} ${path}: ${code}, not 405"
 		done
 	done
+}
+
+@test "admin API: a stranger cannot create a mailbox, through Nginx (404, even with the admin token) or on accountd's port (closed)" {
+	local token code auth out
+	token=$(on_mail cat /etc/mailnest/admin-token)
+	for auth in "" "Authorization: Bearer ${token}"; do
+		code=$(from_stranger 2 curl -sk --max-time 20 --resolve "${ATTACK_HOSTNAME}:443:${ATTACK_MAIL_IP}" \
+			-o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' ${auth:+-H "${auth}"} \
+			--data "{\"email\":\"intruder@${ATTACK_DOMAIN}\",\"password\":\"Intruder-Pass-1234\"}" \
+			"https://${ATTACK_HOSTNAME}/api/v1/admin/mailboxes")
+		assert_equal "${code}" 404
+	done
+	run port_open_from 2 8080
+	assert_failure
+	out=$(mail_api GET "/api/v1/admin/mailboxes?domain=${ATTACK_DOMAIN}&limit=1000")
+	[[ ${out##*$'\n'} == 200 ]] || fail "listing mailboxes: ${out}"
+	[[ ${out} != *intruder@* ]] || fail "the stranger's mailbox exists"
 }

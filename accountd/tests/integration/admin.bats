@@ -38,7 +38,7 @@ _invite_status_is() {
 	accountd_start -ACCOUNTD_ADMIN_TOKEN
 	local route
 	for route in "GET /api/v1/admin/domains" "POST /api/v1/admin/domains" "PATCH /api/v1/admin/domains/x.example" \
-		"GET /api/v1/admin/mailboxes" "PATCH /api/v1/admin/mailboxes/a@x.example" \
+		"GET /api/v1/admin/mailboxes" "POST /api/v1/admin/mailboxes" "PATCH /api/v1/admin/mailboxes/a@x.example" \
 		"PUT /api/v1/admin/mailboxes/a@x.example/password" "DELETE /api/v1/admin/mailboxes/a@x.example" \
 		"POST /api/v1/admin/aliases" "GET /api/v1/admin/aliases" "DELETE /api/v1/admin/aliases/a@x.example" \
 		"POST /api/v1/admin/invites" "GET /api/v1/admin/invites" "DELETE /api/v1/admin/invites/1" \
@@ -161,6 +161,84 @@ _invite_status_is() {
 	admin GET /api/v1/admin/mailboxes
 	assert_status 200
 	[[ $(json '.mailboxes | length') -ge 1 ]]
+}
+
+# _admin_create EMAIL [PASSWORD [EXTRA-JSON-FIELDS]]: POST /api/v1/admin/mailboxes.
+_admin_create() {
+	local doc
+	doc=$(jq -cn --arg e "$1" --arg p "${2:-${DEFAULT_PASSWORD}}" '{email: $e, password: $p}')
+	[[ -z ${3:-} ]] || doc=$(jq -c ". + $3" <<<"${doc}")
+	admin POST /api/v1/admin/mailboxes "${doc}"
+}
+
+@test "admin mailboxes: POST creates a mailbox (default or given quota) that can log in; logged" {
+	_admin_create "made1@${DOMAIN}"
+	assert_status 201
+	assert_equal "$(json .email)" "made1@${DOMAIN}"
+	assert_equal "$(json .active)" true
+	assert_equal "$(json .quota_bytes)" 1073741824
+	[[ $(json .created_at) =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T ]] || fail "created_at: ${body}"
+	_admin_create "Made2@${DOMAIN}" "${DEFAULT_PASSWORD}" '{"quota_bytes": 5000000}'
+	assert_status 201
+	assert_equal "$(json .email)" "made2@${DOMAIN}"
+	assert_equal "$(json .quota_bytes)" 5000000
+	admin GET "/api/v1/admin/mailboxes?domain=${DOMAIN}"
+	assert_equal "$(json '.mailboxes[] | select(.email == "made2@'"${DOMAIN}"'") | .quota_bytes')" 5000000
+	login_ok "made2@${DOMAIN}"
+	wait_until 5 log_has "^accountd mailbox_created ip=127\.0\.0\.1 email=made1@${DOMAIN//./\\.} by=admin$"
+	# stored as an argon2id hash, never the password
+	# shellcheck disable=SC2016 # a literal prefix
+	[[ $(stored_hash "made1@${DOMAIN}") == '{ARGON2ID}$argon2id$'* ]] || fail "hash: $(stored_hash "made1@${DOMAIN}")"
+}
+
+@test "admin mailboxes: POST is bound by neither the registration mode nor the sign-up limit" {
+	accountd_start ACCOUNTD_RATE_REGISTER=1/3600
+	admin PUT /api/v1/admin/registration '{"mode":"closed"}'
+	assert_status 200
+	register closedpublic
+	assert_error 403 registration_closed
+	local i
+	for i in 1 2 3; do
+		_admin_create "bulk${i}@${DOMAIN}"
+		assert_status 201
+	done
+	# the mode is the database's, shared by this file's tests
+	admin PUT /api/v1/admin/registration '{"mode":"open"}'
+	assert_status 200
+}
+
+@test "admin mailboxes: POST refuses duplicates, aliases, weak passwords, unknown domains, bad addresses and bodies" {
+	_admin_create "dup@${DOMAIN}"
+	assert_status 201
+	_admin_create "DUP@${DOMAIN}"
+	assert_error 409 already_exists
+	admin POST /api/v1/admin/aliases "{\"source\":\"alias@${DOMAIN}\",\"destinations\":[\"dup@${DOMAIN}\"]}"
+	assert_status 201
+	_admin_create "alias@${DOMAIN}"
+	assert_error 409 already_exists
+	_admin_create "weak@${DOMAIN}" password
+	assert_error 422 weak_password
+	_admin_create "x@unknown-${RANDOM}.example"
+	assert_error 422 unknown_domain
+	local bad
+	for bad in "nodomain" "@${DOMAIN}" "trailing@" "bad user@${DOMAIN}" "$(printf 'a%.0s' {1..65})@${DOMAIN}"; do
+		_admin_create "${bad}"
+		[[ ${status} == 422 ]] || fail "${bad}: ${status} ${body}"
+		assert_error 422 invalid_username
+	done
+	admin POST /api/v1/admin/mailboxes "{\"email\":\"ok@${DOMAIN}\"}"
+	assert_error 400 invalid_request
+	_admin_create "ok@${DOMAIN}" "${DEFAULT_PASSWORD}" '{"quota_bytes": -1}'
+	assert_error 400 invalid_request
+	_admin_create "ok@${DOMAIN}" "${DEFAULT_PASSWORD}" '{"quota_bytes": "5"}'
+	assert_error 400 invalid_request
+	_admin_create "ok@${DOMAIN}" "${DEFAULT_PASSWORD}" '{"active": false}'
+	assert_error 400 invalid_request
+	api POST /api/v1/admin/mailboxes "{\"email\":\"ok@${DOMAIN}\",\"password\":\"${DEFAULT_PASSWORD}\"}"
+	assert_error 401 unauthorized
+	# nothing of the refused ones was written
+	admin GET "/api/v1/admin/mailboxes?domain=${DOMAIN}"
+	assert_equal "$(json '[.mailboxes[].email] | sort | join(",")')" "dup@${DOMAIN}"
 }
 
 @test "admin mailboxes: a bad limit or cursor is 400 invalid_request" {
