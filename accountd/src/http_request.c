@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -290,6 +291,42 @@ request_send(struct request *req)
 	return ret;
 }
 
+/* Has the client closed (or reset) its connection? A suspended connection
+ * is not watched by libmicrohttpd, so ask the socket: end of input
+ * (POLLRDHUP) or an error. A client that only half-closes after its request
+ * counts as gone too; HTTP clients and Nginx do not do that. */
+static bool
+client_left(struct request *req)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd p;
+
+	if (info == NULL)
+		return false;
+	p.fd = info->connect_fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* The hash pool's job: the handler's, unless its client has left. */
+static void
+run_unless_client_left(void *arg)
+{
+	struct request *req = arg;
+
+	if (!client_left(req)) {
+		req->async_fn(req);
+		return;
+	}
+	metrics_hash_dropped(req->srv->metrics);
+	log_info("job_dropped ip=%s reason=client_left", req->ip);
+	/* Nobody reads it; resuming lets libmicrohttpd close and free. */
+	reply_code(req, 503, "unavailable", "the client left");
+	request_resume(req);
+}
+
 void
 request_go_async(struct request *req, hashpool_job_fn *fn)
 {
@@ -300,8 +337,9 @@ request_go_async(struct request *req, hashpool_job_fn *fn)
 		return;
 	}
 	req->suspended = true;
+	req->async_fn = fn;
 	MHD_suspend_connection(req->conn);
-	hashpool_submit(req->srv->hashes, fn, req);
+	hashpool_submit(req->srv->hashes, run_unless_client_left, req);
 }
 
 void

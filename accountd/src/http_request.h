@@ -55,7 +55,8 @@ struct request {
 	bool sent;
 	bool suspended;
 	bool async_done;
-	void *job; /* handler data for the hash pool, freed with the request */
+	void *job;                 /* handler data for the hash pool, freed with the request */
+	hashpool_job_fn *async_fn; /* what the hash pool runs, unless the client left */
 };
 
 struct request *request_new(struct server *srv, struct MHD_Connection *conn, const char *method);
@@ -71,7 +72,10 @@ void reply_text(struct request *req, unsigned status, char *text, size_t len);
 MUST_CHECK enum MHD_Result request_send(struct request *req);
 
 /* Run fn(req) on the hash pool, with the connection suspended until it
- * calls request_resume(). When the pool is full, replies 503 busy. */
+ * calls request_resume(). When the pool is full, replies 503 busy. A job
+ * whose client has closed the connection by the time a worker takes it is
+ * dropped without running (no argon2 time spent on an answer nobody reads):
+ * logged `job_dropped`, counted in accountd_hash_jobs_dropped_total. */
 void request_go_async(struct request *req, hashpool_job_fn *fn);
 void request_resume(struct request *req);
 

@@ -73,6 +73,7 @@ struct metrics {
 	atomic_ullong hash_count;
 	atomic_ullong hash_sum_us;
 	atomic_ullong db_errors;
+	atomic_ullong hash_dropped;
 	atomic_ullong limited[LIMIT_COUNT];
 	atomic_long hash_in_flight;
 };
@@ -153,6 +154,13 @@ void
 metrics_db_error(struct metrics *m)
 {
 	atomic_fetch_add_explicit(&m->db_errors, 1, memory_order_relaxed);
+}
+
+void
+metrics_hash_dropped(struct metrics *m)
+{
+	if (m != NULL)
+		atomic_fetch_add_explicit(&m->hash_dropped, 1, memory_order_relaxed);
 }
 
 const char *
@@ -302,8 +310,12 @@ metrics_render(struct metrics *m, size_t *len_r)
 	out_printf(&o,
 	    "# HELP accountd_hash_jobs_in_flight Password jobs queued or running.\n"
 	    "# TYPE accountd_hash_jobs_in_flight gauge\n"
-	    "accountd_hash_jobs_in_flight %ld\n",
-	    atomic_load_explicit(&m->hash_in_flight, memory_order_relaxed));
+	    "accountd_hash_jobs_in_flight %ld\n"
+	    "# HELP accountd_hash_jobs_dropped_total Password jobs dropped unrun: the client had "
+	    "left.\n"
+	    "# TYPE accountd_hash_jobs_dropped_total counter\n"
+	    "accountd_hash_jobs_dropped_total %llu\n",
+	    atomic_load_explicit(&m->hash_in_flight, memory_order_relaxed), load(&m->hash_dropped));
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

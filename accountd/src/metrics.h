@@ -29,6 +29,8 @@ void metrics_free(struct metrics **m);
 void metrics_request(struct metrics *m, size_t route, unsigned status, double seconds);
 void metrics_hash_time(struct metrics *m, double seconds);
 void metrics_db_error(struct metrics *m);
+/* A password job dropped because its client had left. */
+void metrics_hash_dropped(struct metrics *m);
 void metrics_limited(struct metrics *m, enum metrics_limit limit);
 /* The limit's label value ("login_ip", ...), also used in log lines. */
 const char *metrics_limit_name(enum metrics_limit limit);

@@ -152,6 +152,48 @@ PY
 	remember_secret "$(jq -r .token "${BATS_TEST_TMPDIR}/first.body")"
 }
 
+# metric NAME: its value in /metrics.
+metric() {
+	curl -fsS --max-time 5 "${AD_URL}/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+no_hash_in_flight() { [[ $(hashes_in_flight) == 0 ]]; }
+
+@test "password jobs whose client has left are dropped before they hash" {
+	# one hash of about a second (three under valgrind), far longer than
+	# the clients below wait
+	local -a cost=(ACCOUNTD_ARGON2_MEMORY_KIB=65536 ACCOUNTD_ARGON2_TIME=48)
+	! under_valgrind || cost=(ACCOUNTD_ARGON2_MEMORY_KIB=65536 ACCOUNTD_ARGON2_TIME=4)
+	accountd_start "${cost[@]}" ACCOUNTD_HASH_WORKERS=1 ACCOUNTD_HASH_QUEUE=8
+	create_account leftbehind
+	local hashed_before i
+	local -a leavers=()
+	hashed_before=$(metric "accountd_password_hash_duration_seconds_count{}")
+	# one client that waits, holding the only worker ...
+	background_login "${EMAIL}" "${DEFAULT_PASSWORD}" "${BATS_TEST_TMPDIR}/stays"
+	local stays=${BG_PID}
+	wait_until "$(scaled 10)" some_hash_in_flight
+	# ... and five that give up after 0.2 s, queued behind it
+	for i in 1 2 3 4 5; do
+		{ curl -sS -o /dev/null --max-time 0.2 -H 'Content-Type: application/json' \
+			--data-binary "{\"email\":\"${EMAIL}\",\"password\":\"${DEFAULT_PASSWORD}\"}" \
+			"${AD_URL}/api/v1/sessions" 2>/dev/null || true; } 3>&- &
+		leavers+=("$!")
+	done
+	wait "${leavers[@]}"
+	some_hash_in_flight || fail "the first hash ended before the others left; make it slower"
+	wait "${stays}"
+	run cat "${BATS_TEST_TMPDIR}/stays"
+	assert_output '201 0'
+	remember_secret "$(jq -r .token "${BATS_TEST_TMPDIR}/stays.body")"
+	wait_until "$(scaled 30)" no_hash_in_flight
+	assert_equal "$(metric accountd_hash_jobs_dropped_total)" 5
+	# only the waiting client's password was hashed
+	assert_equal "$(metric "accountd_password_hash_duration_seconds_count{}")" "$((hashed_before + 1))"
+	assert_equal "$(log_grep -c '^accountd job_dropped ip=127\.0\.0\.1 reason=client_left$')" 5
+	# and the server answers as before
+	login_ok "${EMAIL}"
+}
+
 # log_ip_of REQUEST-ID: the ip= of that request's log line.
 log_ip_of() {
 	wait_until 5 log_has "^accountd request id=$1 " || return 1
