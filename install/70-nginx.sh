@@ -85,6 +85,10 @@ render_config() {
 	render nginx/mailnest-tls.conf "${NGINX_SNIPPETS}/mailnest-tls.conf" root:root 0644 \
 		TLS_CERT TLS_KEY TLS_CIPHERS DHPARAM OCSP_STAPLING && changed=0
 	render nginx/mailnest-headers.conf "${NGINX_SNIPPETS}/mailnest-headers.conf" root:root 0644 && changed=0
+	render nginx/mailnest-autoconfig.conf "${NGINX_SNIPPETS}/mailnest-autoconfig.conf" root:root 0644 \
+		MAILNEST_HOSTNAME MAILNEST_DOMAIN && changed=0
+	render nginx/mailnest-autodiscover.conf "${NGINX_SNIPPETS}/mailnest-autodiscover.conf" root:root 0644 \
+		MAILNEST_HOSTNAME && changed=0
 	render nginx/mailnest-api.conf "${NGINX_SNIPPETS}/mailnest-api.conf" root:root 0644 \
 		NGINX_SNIPPETS && changed=0
 	render nginx/mailnest.conf "${NGINX_CONF}" root:root 0644 \

@@ -21,6 +21,11 @@ teardown() {
 		assert_line --regexp "^ok +${domain//./\\.}\. SPF: passes for ${ip//./\\.}"
 		assert_line --regexp "^ok +s[0-9]{8}._domainkey\.${domain//./\\.}\. DKIM: the public key matches"
 		assert_line --regexp "^ok +_dmarc\.${domain//./\\.}\. DMARC: p=reject"
+		assert_line --regexp "^ok +_submissions\._tcp\.${domain//./\\.}\. SRV: 0 1 465 mail\.${domain//./\\.}\.$"
+		assert_line --regexp "^ok +_imaps\._tcp\.${domain//./\\.}\. SRV: 0 1 993 mail\.${domain//./\\.}\.$"
+		assert_line --regexp "^ok +_imap\._tcp\.${domain//./\\.}\. SRV: 0 0 0 \.$"
+		assert_line --regexp "^ok +_autodiscover\._tcp\.${domain//./\\.}\. SRV: 0 1 443 mail\.${domain//./\\.}\.$"
+		assert_line --regexp "^ok +autoconfig\.${domain//./\\.}\. CNAME: mail\.${domain//./\\.}\.$"
 		assert_line --regexp "^ok +mail\.${domain//./\\.}\. A: ${ip//./\\.}"
 		assert_line --regexp "^ok +${ip##*.}\.0\.231\.10\.in-addr\.arpa\. PTR: mail\.${domain//./\\.}\."
 		assert_line --regexp "^all [0-9]+ records are published correctly$"
@@ -35,6 +40,8 @@ teardown() {
 	assert_line --regexp "^${TH_A_DOMAIN//./\\.}\.	[0-9]+	IN	TXT	\"v=spf1 ip4:${TH_A_IP//./\\.} -all\"$"
 	assert_line --regexp "^_dmarc\.${TH_A_DOMAIN//./\\.}\.	[0-9]+	IN	TXT	\"v=DMARC1; p=none; aspf=s; rua=mailto:postmaster@${TH_A_DOMAIN//./\\.}\"$"
 	assert_line --regexp "^mail\.${TH_A_DOMAIN//./\\.}\.	[0-9]+	IN	A	${TH_A_IP//./\\.}$"
+	assert_line --regexp "^_submission\._tcp\.${TH_A_DOMAIN//./\\.}\.	[0-9]+	IN	SRV	0 1 587 mail\.${TH_A_DOMAIN//./\\.}\.$"
+	assert_line --regexp "^_pop3\._tcp\.${TH_A_DOMAIN//./\\.}\.	[0-9]+	IN	SRV	0 0 0 \.$"
 	assert_line --regexp "^${TH_A_IP##*.}\.0\.231\.10\.in-addr\.arpa\.	[0-9]+	IN	PTR	mail\.${TH_A_DOMAIN//./\\.}\.$"
 	local dkim strings s
 	dkim=$(grep -E '^s[0-9]{8}[-0-9]*\._domainkey\.' <<<"${output}" | head -n 1)

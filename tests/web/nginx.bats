@@ -203,3 +203,36 @@ status_of() {
 	# Other pages are not limited.
 	assert_equal "$(status_of /account.html)" 200
 }
+
+@test "mail clients configure themselves: Thunderbird's autoconfig (both places) and Outlook's autodiscover name our TLS ports" {
+	local out=${BATS_TEST_TMPDIR}/config.xml
+	local -a expect_tb=(
+		"imap ${WEB_HOSTNAME} 993 SSL %EMAILADDRESS% password-cleartext"
+		"pop3 ${WEB_HOSTNAME} 995 SSL %EMAILADDRESS% password-cleartext"
+		"smtp ${WEB_HOSTNAME} 465 SSL %EMAILADDRESS% password-cleartext"
+		"smtp ${WEB_HOSTNAME} 587 STARTTLS %EMAILADDRESS% password-cleartext")
+	# as Thunderbird asks: http://autoconfig.DOMAIN/ (no certificate for that
+	# name yet), then https://DOMAIN/.well-known/ (here: the mail host)
+	run curl -sS --max-time 10 -o "${out}" -w '%{http_code} %{content_type}' \
+		-H "Host: autoconfig.example.test" "http://${WEB_IP}/mail/config-v1.1.xml?emailaddress=a%40example.test"
+	assert_output '200 application/xml'
+	run "${WEB_REPO}/tests/web/client-config-check" thunderbird "${out}"
+	assert_success
+	assert_equal "${output}" "$(printf '%s\n' "${expect_tb[@]}")"
+	run https /.well-known/autoconfig/mail/config-v1.1.xml -o "${out}" -w '%{http_code}' -D "${out}.headers"
+	assert_output 200
+	grep -qi '^strict-transport-security:' "${out}.headers" || fail "no HSTS: $(cat "${out}.headers")"
+	run "${WEB_REPO}/tests/web/client-config-check" thunderbird "${out}"
+	assert_equal "${output}" "$(printf '%s\n' "${expect_tb[@]}")"
+	# as Outlook asks: a POST of its request, the path in any case
+	run https /Autodiscover/Autodiscover.xml -o "${out}" -w '%{http_code}' -H 'Content-Type: text/xml' \
+		--data-binary '<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>a@example.test</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>'
+	assert_output 200
+	run "${WEB_REPO}/tests/web/client-config-check" autodiscover "${out}"
+	assert_success
+	assert_equal "${output}" "$(printf '%s\n' "IMAP ${WEB_HOSTNAME} 993 SSL - auth" \
+		"POP3 ${WEB_HOSTNAME} 995 SSL - auth" "SMTP ${WEB_HOSTNAME} 465 SSL - auth")"
+	# other methods are refused
+	assert_equal "$(status_of /autodiscover/autodiscover.xml -X PUT --data x)" 405
+	assert_equal "$(status_of /.well-known/autoconfig/mail/config-v1.1.xml -X POST --data x)" 405
+}
