@@ -44,14 +44,36 @@ install_web_pages() {
 	# The pages learn the host and domain names from site.json.
 	printf '{"hostname":"%s","domain":"%s"}\n' "${MAILNEST_HOSTNAME}" "${MAILNEST_DOMAIN}" |
 		write_if_changed "${WEB_ROOT}/site.json" root:root 0644 && changed=0
+	write_mobileconfig && changed=0
 	while IFS= read -r -d '' file; do
 		rel=${file#"${WEB_ROOT}/"}
-		if [[ ${rel} != site.json && ! -f ${src}/${rel} ]]; then
+		if [[ ${rel} != site.json && ${rel} != mailnest.mobileconfig && ! -f ${src}/${rel} ]]; then
 			rm -f -- "${file}"
 			changed=0
 		fi
 	done < <(find "${WEB_ROOT}" -type f -print0)
 	return "${changed}"
+}
+
+# write_mobileconfig: Apple's configuration profile for a mail account here
+# (the account page offers it). Its UUIDs are derived from the host name
+# (UUID version 5), so a re-run writes the same file and a device sees the
+# same profile. Returns 1 when it did not change.
+# MOBILECONFIG_* are read by render (the template).
+# shellcheck disable=SC2034
+write_mobileconfig() {
+	local host_reversed
+	host_reversed=$(tr '.' '\n' <<<"${MAILNEST_HOSTNAME}" | tac | paste -sd.)
+	MOBILECONFIG_ID="${host_reversed}.mailnest"
+	MOBILECONFIG_UUID=$(uuid5 "profile.${MAILNEST_HOSTNAME}")
+	MOBILECONFIG_ACCOUNT_UUID=$(uuid5 "account.${MAILNEST_HOSTNAME}")
+	render apple/mailnest.mobileconfig "${WEB_ROOT}/mailnest.mobileconfig" root:root 0644 \
+		MAILNEST_HOSTNAME MAILNEST_DOMAIN MOBILECONFIG_ID MOBILECONFIG_UUID MOBILECONFIG_ACCOUNT_UUID
+}
+
+# uuid5 NAME: the name-based UUID of NAME in the DNS namespace.
+uuid5() {
+	python3 -c 'import sys, uuid; print(str(uuid.uuid5(uuid.NAMESPACE_DNS, sys.argv[1])).upper())' "$1"
 }
 
 # ocsp_stapling_lines: stapling only when the certificate names a responder

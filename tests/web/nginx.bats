@@ -236,3 +236,23 @@ status_of() {
 	assert_equal "$(status_of /autodiscover/autodiscover.xml -X PUT --data x)" 405
 	assert_equal "$(status_of /.well-known/autoconfig/mail/config-v1.1.xml -X POST --data x)" 405
 }
+
+@test "Apple's configuration profile: offered by the account page, a valid profile naming our TLS ports, the same on a re-run" {
+	local out=${BATS_TEST_TMPDIR}/profile
+	run https /account.html
+	assert_output --partial 'href="/mailnest.mobileconfig"'
+	run https /mailnest.mobileconfig -o "${out}" -D "${out}.headers" -w '%{http_code} %{content_type}'
+	assert_output '200 application/x-apple-aspen-config'
+	grep -qi '^content-disposition: attachment; filename="mail.mobileconfig"' "${out}.headers" ||
+		fail "headers: $(cat "${out}.headers")"
+	run "${WEB_REPO}/tests/web/client-config-check" apple "${out}"
+	assert_success
+	assert_line "IMAP ${WEB_HOSTNAME} 993 SSL (asked) EmailAuthPassword"
+	assert_line "SMTP ${WEB_HOSTNAME} 465 SSL (asked) EmailAuthPassword"
+	assert_line --regexp "^profile $(tr '.' '\n' <<<"${WEB_HOSTNAME}" | tac | paste -sd.)\.mailnest [0-9a-f-]{36} [0-9a-f-]{36}$"
+	local first=${output}
+	in_host "${WEB_REPO}/install.sh" >/dev/null
+	https /mailnest.mobileconfig -o "${out}"
+	run "${WEB_REPO}/tests/web/client-config-check" apple "${out}"
+	assert_equal "${output}" "${first}"
+}
