@@ -179,7 +179,7 @@ static int
 cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 {
 	char password[PASSWORD_INPUT_MAX], local[LOCAL_MAX + 1];
-	const char *at = strrchr(email, '@'), *message = NULL;
+	const char *domain, *message = NULL;
 	struct register_plan plan;
 	unsigned long long quota = 0;
 	bool has_quota = false;
@@ -193,14 +193,13 @@ cmd_user_add(struct cli *cli, const char *email, int argc, char **argv)
 	} else if (argc != 0) {
 		return usage_error("user add EMAIL [--quota BYTES]");
 	}
-	if (at == NULL || at == email || at[1] == '\0' || (size_t)(at - email) > LOCAL_MAX)
+	if ((domain = split_mailbox_address(email, local)) == NULL)
 		return fail(SVC_INVALID_USERNAME, "give the full address: user@domain");
-	snprintf(local, sizeof(local), "%.*s", (int)(at - email), email);
 	if (read_password(password, sizeof(password), &len) < 0)
 		return fail(
 		    SVC_WEAK_PASSWORD, "no password on standard input (or over 256 characters)");
 	st = svc_register_check(
-	    &cli->svc, cli->c, local, at + 1, password, len, NULL, true, &plan, &message);
+	    &cli->svc, cli->c, local, domain, password, len, NULL, true, &plan, &message);
 	if (st == SVC_OK && has_quota)
 		plan.quota_bytes = quota;
 	if (st == SVC_OK)

@@ -464,6 +464,7 @@ struct register_job {
 	struct register_plan plan;
 	const char *password;
 	size_t password_len;
+	bool by_admin; /* POST /api/v1/admin/mailboxes, not the public sign-up */
 };
 
 static void
@@ -475,13 +476,20 @@ job_register(void *arg)
 
 	WITH_DB(req, c)
 	st = svc_register_commit(&req->srv->svc, c, &job->plan, job->password, job->password_len);
-	if (st == SVC_OK) {
+	if (st == SVC_OK && job->by_admin) {
+		log_info("mailbox_created ip=%s email=%s by=admin", req->ip, job->plan.email);
+		reply_json(req, 201,
+		    json_pack("{s:s, s:b, s:I, s:s}", "email", job->plan.email, "active", 1,
+		        "quota_bytes", (json_int_t)job->plan.quota_bytes, "created_at",
+		        job->plan.created_at));
+	} else if (st == SVC_OK) {
 		log_info("account_created ip=%s email=%s", req->ip, job->plan.email);
 		reply_json(req, 201,
 		    json_pack("{s:s, s:s}", "email", job->plan.email, "created_at",
 		        job->plan.created_at));
 	} else {
-		log_info("register_refused ip=%s reason=%s", req->ip, svc_error(st)->code);
+		if (!job->by_admin)
+			log_info("register_refused ip=%s reason=%s", req->ip, svc_error(st)->code);
 		reply_svc(req, st, NULL);
 	}
 	request_resume(req);
@@ -787,34 +795,13 @@ h_mailbox_list(struct request *req)
 	reply_svc_json(req, st, 200, out, NULL);
 }
 
-/* An administrator's new mailbox: the sign-up's checks and hashing, but
- * neither the registration mode nor the public sign-up limits apply, and the
- * quota may be given. Shares struct register_job with the sign-up. */
-static void
-job_mailbox_create(void *arg)
-{
-	struct request *req = arg;
-	struct register_job *job = req->job;
-	enum svc_status st = SVC_UNAVAILABLE;
-
-	WITH_DB(req, c)
-	st = svc_register_commit(&req->srv->svc, c, &job->plan, job->password, job->password_len);
-	if (st == SVC_OK) {
-		log_info("mailbox_created ip=%s email=%s by=admin", req->ip, job->plan.email);
-		reply_json(req, 201,
-		    json_pack("{s:s, s:b, s:I, s:s}", "email", job->plan.email, "active", 1,
-		        "quota_bytes", (json_int_t)job->plan.quota_bytes, "created_at",
-		        job->plan.created_at));
-	} else {
-		reply_svc(req, st, NULL);
-	}
-	request_resume(req);
-}
-
+/* An administrator's new mailbox: the sign-up's checks and hashing
+ * (job_register), but neither the registration mode nor the public sign-up
+ * limits apply, and the quota may be given. */
 static void
 h_mailbox_create(struct request *req)
 {
-	const char *email, *password, *at, *message = NULL;
+	const char *email, *password, *domain, *message = NULL;
 	char local[LOCAL_MAX + 1];
 	struct register_job *job;
 	size_t password_len;
@@ -827,19 +814,17 @@ h_mailbox_create(struct request *req)
 	    body_string(req, "password", true, &password, &password_len) < 0 ||
 	    body_uint(req, "quota_bytes", 0, (unsigned long long)INT64_MAX, &has_quota, &quota) < 0)
 		return;
-	at = strrchr(email, '@');
-	if (at == NULL || at == email || at[1] == '\0' || (size_t)(at - email) > LOCAL_MAX) {
+	if ((domain = split_mailbox_address(email, local)) == NULL) {
 		reply_svc(req, SVC_INVALID_USERNAME, "give the full address: user@domain");
 		return;
 	}
-	snprintf(local, sizeof(local), "%.*s", (int)(at - email), email);
 	if ((job = calloc(1, sizeof(*job))) == NULL) {
 		reply_svc(req, SVC_INTERNAL, NULL);
 		return;
 	}
 	req->job = job;
 	WITH_DB(req, c)
-	st = svc_register_check(&req->srv->svc, c, local, at + 1, password, password_len, NULL,
+	st = svc_register_check(&req->srv->svc, c, local, domain, password, password_len, NULL,
 	    true, &job->plan, &message);
 	if (st != SVC_OK) {
 		reply_svc(req, st, message);
@@ -849,7 +834,8 @@ h_mailbox_create(struct request *req)
 		job->plan.quota_bytes = quota;
 	job->password = password;
 	job->password_len = password_len;
-	request_go_async(req, job_mailbox_create);
+	job->by_admin = true;
+	request_go_async(req, job_register);
 }
 
 static void

@@ -129,6 +129,18 @@ validate_domain(const char *in, char *folded_r, const char **error_r)
 	return 0;
 }
 
+const char *
+split_mailbox_address(const char *in, char *local_r)
+{
+	const char *at = strrchr(in, '@');
+
+	if (at == NULL || at == in || at[1] == '\0' || (size_t)(at - in) > LOCAL_MAX)
+		return NULL;
+	memcpy(local_r, in, (size_t)(at - in));
+	local_r[at - in] = '\0';
+	return at + 1;
+}
+
 int
 validate_address(const char *in, char *email_r, const char **error_r)
 {

@@ -30,6 +30,12 @@ MUST_CHECK int validate_domain(const char *in, char *folded_r, const char **erro
  * (EMAIL_MAX + 1 bytes). */
 MUST_CHECK int validate_address(const char *in, char *email_r, const char **error_r);
 
+/* A mailbox address given whole (admin API, CLI): its local part, at most
+ * LOCAL_MAX characters, copied into local_r (LOCAL_MAX + 1 bytes) and its
+ * domain returned (a pointer into in); NULL when in is not "x@y". The parts
+ * are not checked here: validate_username and validate_domain do that. */
+const char *split_mailbox_address(const char *in, char *local_r);
+
 /* 10-256 characters (UTF-8 code points) of valid UTF-8 without control
  * characters (C0, DEL or C1), not the username or the address, not a common password. */
 MUST_CHECK int validate_password(const char *password, size_t len, const char *username,

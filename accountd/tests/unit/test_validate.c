@@ -470,6 +470,34 @@ test_utf8_length(void **state)
 	assert_int_equal(utf8_length("ab\xc3\xa9", 3), -1);
 }
 
+static void
+test_split_mailbox_address(void **state)
+{
+	char local[LOCAL_MAX + 1], long_local[LOCAL_MAX + 20];
+	const char *domain;
+
+	(void)state;
+	domain = split_mailbox_address("Ann@Example.org", local);
+	assert_non_null(domain);
+	assert_string_equal(local, "Ann");
+	assert_string_equal(domain, "Example.org");
+	/* the last '@' splits (the parts are validated afterwards) */
+	domain = split_mailbox_address("a@b@c.example", local);
+	assert_string_equal(local, "a@b");
+	assert_string_equal(domain, "c.example");
+	assert_null(split_mailbox_address("nodomain", local));
+	assert_null(split_mailbox_address("@example.org", local));
+	assert_null(split_mailbox_address("trailing@", local));
+	memset(long_local, 'a', LOCAL_MAX + 1);
+	strcpy(long_local + LOCAL_MAX + 1, "@x.example");
+	assert_null(split_mailbox_address(long_local, local));
+	long_local[LOCAL_MAX] = '@';
+	long_local[LOCAL_MAX + 1] = 'x';
+	domain = split_mailbox_address(long_local, local);
+	assert_non_null(domain);
+	assert_int_equal(strlen(local), LOCAL_MAX);
+}
+
 int
 main(void)
 {
@@ -492,6 +520,7 @@ main(void)
 	    cmocka_unit_test(test_password_equals_identity),
 	    cmocka_unit_test(test_password_common),
 	    cmocka_unit_test(test_utf8_length),
+	    cmocka_unit_test(test_split_mailbox_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
